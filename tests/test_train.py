@@ -1,0 +1,91 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from tltutor.core import set_seed
+from tltutor.data import tensor_loader
+from tltutor.train import History, classification_metrics, evaluate, fit, split_batch
+
+
+def blobs(n=200, seed=0):
+    "Two Gaussian blobs in 2-d: a task a linear model learns in a few epochs."
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 2, generator=g) + 3*y[:, None].float()
+    return x, y
+
+
+def test_fit_learns_and_restores_best():
+    set_seed(0)
+    x, y = blobs()
+    model = nn.Linear(2, 2)
+    h = fit(model, tensor_loader(x[:150], y[:150], bs=16, shuffle=True), tensor_loader(x[150:], y[150:], bs=50),
+            epochs=5, lr=0.1, progress=False)
+    assert isinstance(h, History) and len(h) == 5
+    assert h.best['valid_accuracy'] > 0.9
+    assert evaluate(model, tensor_loader(x[150:], y[150:]))['accuracy'] == h.best['valid_accuracy']
+
+
+def test_fit_is_deterministic():
+    x, y = blobs()
+    out = []
+    for _ in range(2):
+        set_seed(1); m = nn.Linear(2, 2)
+        fit(m, tensor_loader(x, y, bs=16, shuffle=True), epochs=2, lr=0.05, progress=False)
+        out.append(m.weight.detach().clone())
+    assert torch.equal(*out)
+
+
+def test_early_stopping():
+    set_seed(0)
+    x, y = blobs()
+    h = fit(nn.Linear(2, 2), tensor_loader(x, y, bs=16), tensor_loader(x, y), epochs=50, lr=0.1, patience=2, progress=False)
+    assert h.stopped_early and len(h) < 50
+
+
+def test_extra_loss_is_added():
+    x, y = blobs()
+    seen = []
+    def extra(model, xb, logits, yb):
+        seen.append(xb.shape[0]); return model.weight.pow(2).sum()
+    fit(nn.Linear(2, 2), tensor_loader(x, y, bs=50), epochs=1, lr=0.01, extra_loss=extra, progress=False)
+    assert seen == [50]*4
+
+
+def test_hf_style_batches():
+    inputs, y = split_batch({'input_ids': torch.ones(2, 3, dtype=torch.long), 'labels': torch.tensor([0, 1])}, 'cpu')
+    assert set(inputs) == {'input_ids'} and y.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="'labels'"): split_batch({'input_ids': torch.ones(1)}, 'cpu')
+    with pytest.raises(TypeError, match='batch must be'): split_batch(torch.ones(3), 'cpu')
+
+
+def test_bad_inputs_name_the_fix():
+    x, y = blobs()
+    with pytest.raises(ValueError, match='replace_head'): fit(nn.Linear(2, 1), tensor_loader(x, y), epochs=1, progress=False)
+    with pytest.raises(ValueError, match='at least 1 epoch'): fit(nn.Linear(2, 2), tensor_loader(x, y), epochs=0)
+    frozen = nn.Linear(2, 2).requires_grad_(False)
+    with pytest.raises(ValueError, match='no trainable parameters'): fit(frozen, tensor_loader(x, y), epochs=1)
+    with pytest.raises(FloatingPointError, match='lower the learning rate'):
+        xn = x.clone(); xn[5] = float('nan')   # one corrupt input poisons the loss
+        fit(nn.Linear(2, 2), tensor_loader(xn, y), epochs=1, lr=1.0, clip=None, progress=False)
+    with pytest.raises(ValueError, match='amp'): fit(nn.Linear(2, 2), tensor_loader(x, y), epochs=1, amp='int8')
+
+
+def test_metrics():
+    m = classification_metrics([0, 1, 1, 1], [0, 1, 1, 0])
+    assert m['accuracy'] == 0.75 and abs(m['recall'] - (1 + 2/3)/2) < 1e-9
+    with pytest.raises(ValueError, match='same length'): classification_metrics([0, 1], [0])
+
+
+def test_keyboard_interrupt_keeps_best_weights():
+    set_seed(0)
+    x, y = blobs()
+    model = nn.Linear(2, 2)
+    calls = {'n': 0}
+    def boom(m, xb, logits, yb):
+        calls['n'] += 1
+        if calls['n'] > 20: raise KeyboardInterrupt
+        return logits.sum()*0
+    h = fit(model, tensor_loader(x, y, bs=20), tensor_loader(x, y), epochs=10, lr=0.1, extra_loss=boom, progress=False)
+    assert h.interrupted and len(h) == 2
+    assert evaluate(model, tensor_loader(x, y))['accuracy'] == h.best['valid_accuracy']
