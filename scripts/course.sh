@@ -114,8 +114,20 @@ offline() {  # run "$@" in a network namespace with only loopback up (no hidden 
   fi
 }
 
+browser() {  # Debian's Chromium for the real-browser test (tests/test_browser.py skips without it)
+  command -v chromium >/dev/null && return
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    log "installing Debian's chromium for the browser test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } \
+      || log "chromium could not be installed: the browser test will be skipped"
+  else log "no chromium and no root to install it: the browser test will be skipped"; fi
+}
+
 run_tests() {
   cd "$REPO"
+  browser
+  export TLTUTOR_ARTIFACTS=${TLTUTOR_ARTIFACTS:-$REPO/test-artifacts}   # the browser test's screenshot lands here
   export TLTUTOR_SCALE=quick   # stored outputs are the quick scale's, whatever the machine
   log "checking that tltutor/ is the export of nbs/"
   local before after; before=$(git status --porcelain -- tltutor 2>/dev/null || true)
@@ -124,6 +136,8 @@ run_tests() {
   [ "$before" = "$after" ] || die "nbdev_export changed tltutor/: run nbdev_export and commit the module"
   log "nbdev_test over every notebook"
   offline nbdev_test --n_workers 1 --do_print --timing
+  log "determinism: one training notebook run twice, its checked outputs compared"
+  offline python scripts/determinism.py nbs/api/03_train.ipynb
   log "pytest: tests/ and nbval (strict) over every notebook"
   offline python -m pytest -p no:cacheprovider tests nbs --nbval --nbval-sanitize-with .ci/nbval_sanitize.cfg \
     --nbval-cell-timeout 1800 -o console_output_style=classic "$@"

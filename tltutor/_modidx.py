@@ -150,6 +150,8 @@ d = { 'settings': { 'branch': 'main',
                                'tltutor.train.evaluate': ('api/train.html#evaluate', 'tltutor/train.py'),
                                'tltutor.train.fit': ('api/train.html#fit', 'tltutor/train.py'),
                                'tltutor.train.forward': ('api/train.html#forward', 'tltutor/train.py'),
+                               'tltutor.train.load_checkpoint': ('api/train.html#load_checkpoint', 'tltutor/train.py'),
                                'tltutor.train.plot_history': ('api/train.html#plot_history', 'tltutor/train.py'),
                                'tltutor.train.predict': ('api/train.html#predict', 'tltutor/train.py'),
+                               'tltutor.train.save_checkpoint': ('api/train.html#save_checkpoint', 'tltutor/train.py'),
                                'tltutor.train.split_batch': ('api/train.html#split_batch', 'tltutor/train.py')}}}
