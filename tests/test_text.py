@@ -1,0 +1,133 @@
+"Tests of tltutor.text on real data: the packaged MiniLM, Rotten Tomatoes and VADER."
+import numpy as np
+import pytest
+import torch
+
+from tltutor.core import set_seed
+from tltutor.data import few_shot, load_rotten_tomatoes, load_vader, split_indices, text_loader
+from tltutor.models import count_params, embed_texts, load_text_model, load_tokenizer
+from tltutor.text import (EmbeddingCache, domain_shift_matrix, few_shot_curve, fit_probe, gradual_unfreeze,
+                          make_trainer, plot_shift_matrix, token_lengths, token_stats)
+
+
+@pytest.fixture(scope='module')
+def tok(): return load_tokenizer()
+
+@pytest.fixture(scope='module')
+def cache(tok): return EmbeddingCache(load_text_model(), tok, max_length=64)
+
+@pytest.fixture(scope='module')
+def rt():
+    "Rotten Tomatoes texts and labels, a 50-per-class training draw and a 200-snippet test set."
+    ds = load_rotten_tomatoes()
+    texts, y = np.array(ds['text'], dtype=object), np.array(ds['label'])
+    rest, _, test = split_indices(y, val=0, test=0.2, seed=0)
+    return ds, texts, y, few_shot(y, 50, seed=0, idx=rest), test[:200]
+
+
+def test_cache_encodes_each_text_once(cache, tok):
+    texts = ['a great film', 'a dull, lifeless film', 'a great film']
+    e = cache(texts)
+    assert e.shape == (3, 384) and cache.n_encoded == 2
+    np.testing.assert_array_equal(e[0], e[2])
+    np.testing.assert_allclose(e, embed_texts(texts, cache.model, tok, max_length=64).numpy(), atol=1e-5)
+    cache(texts[:2]); assert cache.n_encoded == 2                     # nothing new: nothing encoded
+    short = cache(texts, max_length=4)                                # another length is another embedding
+    assert cache.n_encoded == 4 and not np.allclose(short[1], e[1])
+
+
+def test_cache_rejects_bad_inputs(cache):
+    with pytest.raises(TypeError, match='wrap it in'): cache('one sentence')
+    with pytest.raises(TypeError, match=r'texts\[1\]'): cache(['fine', 3])
+    with pytest.raises(ValueError, match='no texts'): cache([])
+    with pytest.raises(ValueError, match='max_length'): cache(['fine'], max_length=2)
+    with pytest.raises(ValueError, match='max_length'): EmbeddingCache(cache.model, cache.tokenizer, max_length=1.5)
+
+
+def test_probe_learns_sentiment_and_checks_inputs(cache, rt):
+    _, texts, y, tr, te = rt
+    clf = fit_probe(cache(texts[tr]), y[tr])
+    assert clf.score(cache(texts[te]), y[te]) > 0.58               # majority class: ~0.58
+    X = cache(texts[tr])
+    with pytest.raises(ValueError, match='2-d'): fit_probe(X[:, 0], y[tr])
+    with pytest.raises(ValueError, match='must match'): fit_probe(X, y[tr][:-1])
+    with pytest.raises(ValueError, match='at least 2 classes'): fit_probe(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match='C=0'): fit_probe(X, y[tr], C=0)
+
+
+def test_source_weights_reach_the_probe(cache, rt):
+    _, texts, y, tr, _ = rt
+    X = cache(texts[tr])
+    a = fit_probe(X, y[tr]).coef_
+    b = fit_probe(X, y[tr], sample_weight=np.full(len(tr), 0.1)).coef_   # weaker data: stronger regularisation
+    assert np.linalg.norm(b) < np.linalg.norm(a)
+
+
+def test_few_shot_curve(rt):
+    _, _, y, _, te = rt
+    c = few_shot_curve(lambda idx: len(idx), y, [2, 5], seeds=(0, 1, 2))
+    assert c.shape == (2, 3) and (c == np.array([[4], [10]])).all()
+    draws = few_shot_curve(lambda idx: idx.sum(), y, [5], seeds=(0, 1))
+    assert draws[0, 0] != draws[0, 1]                                  # each seed draws differently
+    with pytest.raises(TypeError, match='function'): few_shot_curve(0.5, y, [5])
+    with pytest.raises(ValueError, match='non-empty'): few_shot_curve(len, y, [])
+    with pytest.raises(ValueError, match='fewer than n_per_class'): few_shot_curve(len, y[te], [500], idx=np.arange(len(te)))
+
+
+def test_token_lengths_and_stats(tok):
+    assert token_lengths(['a good film'], tok).tolist() == [5]           # [CLS] a good film [SEP]
+    assert token_lengths(['word ' * 200], tok)[0] == 202                 # no truncation
+    en = token_stats(['The actors are brilliant.'], tok)
+    fr = token_stats(["Les acteurs sont brillants et l'histoire est émouvante."], tok)
+    zh = token_stats(['演员们很出色，故事很感人。'], tok)
+    assert en['unk_rate'] == 0 and zh['unk_rate'] > 0.1
+    assert fr['continuation_rate'] > en['continuation_rate'] and fr['tokens_per_word'] > en['tokens_per_word']
+    with pytest.raises(TypeError, match='wrap it in'): token_lengths('a film', tok)
+    with pytest.raises(TypeError, match='not a string'): token_stats([None], tok)
+
+
+def test_trainer_runs_the_budget_offline(tok, rt):
+    ds = rt[0].select(range(32))
+    set_seed(0)
+    model = load_text_model(num_labels=2)
+    before = model.classifier.weight.detach().clone()
+    trainer = make_trainer(model, tok, ds, epochs=1, bs=16, lr=1e-4, max_length=32)
+    a = trainer.args
+    assert a.report_to in ([], 'none', ['none']) and a.use_cpu == (not torch.cuda.is_available())
+    assert a.lr_scheduler_type == 'cosine' and a.weight_decay == 0.01 and a.max_grad_norm == 1.0
+    trainer.train()
+    assert trainer.state.global_step == 2 and not torch.equal(before, model.classifier.weight.detach().cpu())
+    with pytest.raises(ValueError, match=r"lacks \['label'\]"): make_trainer(model, tok, ds.remove_columns('label'))
+    with pytest.raises(ValueError, match='epochs=0'): make_trainer(model, tok, ds, epochs=0)
+    with pytest.raises(ValueError, match='max_length'): make_trainer(model, tok, ds, max_length=1)
+    with pytest.raises(ValueError, match='empty'): make_trainer(model, tok, ds.select([]))
+
+
+def test_gradual_unfreeze_stages(tok, rt):
+    set_seed(0)
+    model = load_text_model(num_labels=2)
+    dl = text_loader(rt[0].select(range(16)), tok, bs=16, max_length=32)
+    hs = gradual_unfreeze(model, dl, stages=(-1, 0), lr=1e-3, lowest_lr=1e-4, progress=False)
+    assert len(hs) == 2 and all(len(h) == 1 for h in hs)
+    assert count_params(model) == count_params(model, trainable=False)   # the last stage trains everything
+    with pytest.raises(ValueError, match='freeze more groups'): gradual_unfreeze(model, dl, stages=(0, 5))
+    with pytest.raises(ValueError, match='stage n=99'): gradual_unfreeze(model, dl, stages=(99,))
+    with pytest.raises(ValueError, match='empty'): gradual_unfreeze(model, dl, stages=())
+
+
+def test_domain_shift_matrix_on_real_domains(cache, rt):
+    import matplotlib; matplotlib.use('Agg')
+    _, texts, y, tr, te = rt
+    tw = load_vader('tweets')
+    tt, ty = np.array(tw['text'], dtype=object), np.array(tw['label'])
+    ttr, tte = few_shot(ty, 50, seed=0, idx=np.arange(len(ty) - 200)), np.arange(len(ty))[-200:]   # disjoint
+    doms = {'movie': (cache(texts[tr]), y[tr], cache(texts[te]), y[te]),
+            'tweets': (cache(tt[ttr]), ty[ttr], cache(tt[tte]), ty[tte])}
+    M = domain_shift_matrix(doms)
+    assert M.shape == (2, 2) and list(M.index) == ['movie', 'tweets'] and M.index.name == 'train on'
+    assert ((M.values > 0.5) & (M.values <= 1)).all()
+    assert M.loc['tweets', 'tweets'] > M.loc['movie', 'tweets']        # in-domain beats the movie source on tweets
+    ax = plot_shift_matrix(M)
+    assert ax.get_xlabel().startswith('test on') and len(ax.texts) == 4
+    with pytest.raises(ValueError, match='at least 2'): domain_shift_matrix({'movie': doms['movie']})
+    with pytest.raises(ValueError, match='X_train, y_train'): domain_shift_matrix({'a': doms['movie'], 'b': (1, 2)})
