@@ -35,16 +35,20 @@ def classification_metrics(y_true, y_pred) -> dict:
             'f1': float(f1_score(y_true, y_pred, average='macro', zero_division=0))}
 
 # %% ../nbs/api/03_train.ipynb #3f036e5c
+def _labels_of(batch) -> torch.Tensor:
+    "The labels of a batch as the loader gave them (usually on the CPU)."
+    if isinstance(batch, dict) or hasattr(batch, 'keys'):
+        if 'labels' not in batch: raise ValueError(f"a dict batch needs a 'labels' entry; it has {sorted(batch)}.")
+        return batch['labels']
+    if isinstance(batch, (list, tuple)) and len(batch) == 2: return batch[1]
+    raise TypeError(f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}.")
+
 def split_batch(batch, device) -> tuple[object, torch.Tensor]:
     "Model inputs and labels of a batch `(x, y)` or `{..., 'labels': y}`, moved to `device`."
+    y = _labels_of(batch).to(device, non_blocking=True)   # also checks the batch's shape
     if isinstance(batch, dict) or hasattr(batch, 'keys'):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        if 'labels' not in batch: raise ValueError(f"a dict batch needs a 'labels' entry; it has {sorted(batch)}.")
-        y = batch.pop('labels')
-        return batch, y
-    if isinstance(batch, (list, tuple)) and len(batch) == 2:
-        return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-    raise TypeError(f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}.")
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != 'labels'}, y
+    return batch[0].to(device, non_blocking=True), y
 
 def forward(model:nn.Module, inputs) -> torch.Tensor:
     "The model's logits for inputs (a tensor, or a dict of keyword arguments for HF models)."
@@ -118,15 +122,8 @@ def plot_history(h:History, metrics=('loss', 'accuracy'), ax=None, label:str='')
     return axs
 
 # %% ../nbs/api/03_train.ipynb #a12d34b7
-def _labels_of(batch) -> torch.Tensor:
-    "The labels of a batch as the loader gave them (usually on the CPU)."
-    if isinstance(batch, dict) or hasattr(batch, 'keys'):
-        if 'labels' not in batch: raise ValueError(f"a dict batch needs a 'labels' entry; it has {sorted(batch)}.")
-        return batch['labels']
-    if isinstance(batch, (list, tuple)) and len(batch) == 2: return batch[1]
-    raise TypeError(f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}.")
-
 def _nonfinite(value, epoch:int, opt):
+    "Stop with an error that says the loss stopped being finite, and what to change."
     raise FloatingPointError(f"the loss became {value} at epoch {epoch+1}: lower the learning rate "
                              f"(lr={opt.param_groups[-1]['lr']:.2g}) or enable gradient clipping (clip=1.0).")
 
