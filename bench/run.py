@@ -13,6 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault('TORCHINDUCTOR_FORCE_DISABLE_CACHES', '1')   # time torch.compile's first compile, not a cache hit
 
 import torch
 import torch.nn as nn
@@ -144,7 +145,7 @@ CLOCK = 'wall'
 
 
 def compare_loops(task, dev, repeats, tmp):
-    "tltutor vs bare vs Trainer on one task; also tltutor and bare with Trainer's optimizer (fused AdamW)."
+    "tltutor vs bare vs Trainer on one task, each with its default optimizer; also the bare loop with fit's (fused AdamW) and fit with foreach."
     init = {k: v.clone() for k, v in task['model'].state_dict().items()}
     reset = lambda: (task['model'].load_state_dict(init), set_seed(0))
     hf_optim = []
@@ -152,19 +153,18 @@ def compare_loops(task, dev, repeats, tmp):
         loss, dt, optim = trainer_loop(task, dev, tmp); hf_optim.append(str(optim)); return ('seconds', *dt)
     contenders = {
         'bare': lambda: bare_loop(task, dev, amp=dev.type == 'cuda'),
-        'tltutor': lambda: tltutor_loop(task, dev),
-        'trainer': hf,
         'bare_fused': lambda: bare_loop(task, dev, amp=dev.type == 'cuda', opt_kw={'fused': True}),
-        'tltutor_fused': lambda: tltutor_loop(task, dev, opt_kw={'fused': True}),
+        'tltutor': lambda: tltutor_loop(task, dev),
+        'tltutor_foreach': lambda: tltutor_loop(task, dev, opt_kw={'foreach': True}),
+        'trainer': hf,
     }
     res = interleaved(contenders, reset, repeats)
     n = len(task['data'])
     for v in res.values(): v['samples_per_s'] = n/v['median_s']
     ratio = lambda a, b: res[a]['median_s']/res[b]['median_s']
     return {'task': task['name'], 'samples': n, 'batch_size': task['bs'], 'trainer_optim': hf_optim[-1], 'loops': res,
-            'ratios': {'tltutor/bare': ratio('tltutor', 'bare'), 'tltutor/trainer': ratio('tltutor', 'trainer'),
-                       'tltutor_fused/bare_fused': ratio('tltutor_fused', 'bare_fused'),
-                       'tltutor_fused/trainer': ratio('tltutor_fused', 'trainer')}}
+            'ratios': {'tltutor/bare_fused': ratio('tltutor', 'bare_fused'), 'tltutor/bare': ratio('tltutor', 'bare'),
+                       'tltutor/trainer': ratio('tltutor', 'trainer'), 'tltutor_foreach/trainer': ratio('tltutor_foreach', 'trainer')}}
 
 
 # ---------------------------------------------------------------- feature caching
@@ -224,8 +224,10 @@ def speed_knobs(q, dev, repeats, on_partial=None):
         res = interleaved(knobs, lambda: (base.load_state_dict(init), set_seed(0)), repeats)
     for v in res.values(): v['median_s'] = v['wall_median_s']   # wall clock: loader workers are other processes
     n = 2*len(task['data'])
-    out = {k: {'median_s': v['median_s'], 'samples_per_s': n/v['median_s'],
-               'vs_baseline': res['baseline']['median_s']/v['median_s']} for k, v in res.items()}
+    b_best = min(res['baseline']['wall_runs_s'])
+    out = {k: {'median_s': v['median_s'], 'samples_per_s': n/v['median_s'], 'runs_s': v['wall_runs_s'],
+               'vs_baseline': res['baseline']['median_s']/v['median_s'], 'vs_baseline_best': b_best/min(v['wall_runs_s'])}
+           for k, v in res.items()}
     if on_partial: on_partial(out)
     # torch.compile: the first call pays the compilation; then the steady state
     base.load_state_dict(init); set_seed(0)
@@ -236,8 +238,30 @@ def speed_knobs(q, dev, repeats, on_partial=None):
         t0 = time.perf_counter(); bare_loop(task, dev, amp=dev.type == 'cuda', model=compiled, epochs=2); steady.append(time.perf_counter() - t0)
     s = statistics.median(steady)
     out['torch.compile'] = {'median_s': s, 'samples_per_s': n/s, 'vs_baseline': res['baseline']['median_s']/s,
-                            'compile_s': first - s/2}
+                            'compile_s': first - s/2, 'runs_s': [round(x, 4) for x in steady], 'vs_baseline_best': b_best/min(steady)}
+    out['channels_last, ResNet-18'] = channels_last_resnet(q, dev, repeats)
     return out
+
+
+def channels_last_resnet(q, dev, repeats):
+    "channels_last on ResNet-18 (ordinary 3×3 convolutions) against its own contiguous baseline: does MobileNetV2's gain carry over?"
+    import torchvision
+    from tltutor.models import ImageNetInput
+    set_seed(0)
+    task = image_task({**q, 'img_steps': q['knob_steps']})
+    base = task['model'] = ImageClassifier(nn.Sequential(ImageNetInput(q['img_px']), torchvision.models.resnet18(num_classes=10)))
+    init = {k: v.clone() for k, v in base.state_dict().items()}
+    def run(cl):
+        def go():
+            if cl: base.to(memory_format=torch.channels_last)
+            try: bare_loop(task, dev, amp=dev.type == 'cuda', epochs=2)
+            finally: base.to(memory_format=torch.contiguous_format)
+        return go
+    res = interleaved({'contiguous': run(False), 'channels_last': run(True)}, lambda: (base.load_state_dict(init), set_seed(0)), repeats)
+    n, s, b = 2*len(task['data']), res['channels_last']['wall_median_s'], res['contiguous']['wall_median_s']
+    return {'median_s': s, 'samples_per_s': n/s, 'vs_baseline': b/s, 'baseline_samples_per_s': n/b,
+            'runs_s': res['channels_last']['wall_runs_s'], 'baseline_runs_s': res['contiguous']['wall_runs_s'],
+            'vs_baseline_best': min(res['contiguous']['wall_runs_s'])/min(res['channels_last']['wall_runs_s'])}
 
 
 # ---------------------------------------------------------------- the report
@@ -263,7 +287,9 @@ def markdown(r) -> str:
           f"Median over repeats, warm-up excluded, contenders interleaved; loops and caching timed by the {r.get('clock', 'wall')} clock"
           + (" (CPU time of the benchmark process, 1 torch thread: steadier than wall time on a shared machine)" if r.get('clock') == 'cpu' else '')
           + ', the speed knobs by wall time. Ratios are time per sample '
-          '(= samples/s of the other ÷ samples/s of tltutor); below 1 means tltutor is faster.', '',
+          '(= samples/s of the other ÷ samples/s of tltutor); below 1 means tltutor is faster. '
+          'On a virtual machine whose cores are shared, a round can run slow for every contender (see the runs columns); '
+          'the best-run columns (fastest run of each, as `timeit` reports) are the least disturbed by that.', '',
           '## Training loops', '']
     for c in r['loops']:
         clock = 'cpu' if r.get('clock') == 'cpu' else 'wall'
@@ -271,7 +297,8 @@ def markdown(r) -> str:
         L += [f"### {c['task']} — {c['samples']} samples, batch {c['batch_size']}, 1 epoch", '',
               '| loop | optimizer | samples/s (median) | samples/s (best run) | median s | runs s |', '|---|---|---:|---:|---:|---|']
         opt = {'bare': 'AdamW (torch default: for-loop)', 'tltutor': 'AdamW (fit default: ' + ', '.join(adamw_impl(r['device'])) + ')',
-               'trainer': f"Trainer default (`{c['trainer_optim']}`)", 'bare_fused': 'AdamW fused', 'tltutor_fused': 'AdamW fused (opt=)'}
+               'trainer': f"Trainer default (`{c['trainer_optim']}`)", 'bare_fused': 'AdamW fused',
+               'tltutor_foreach': 'AdamW foreach (opt=)', 'tltutor_fused': 'AdamW fused (opt=)'}
         for k, v in c['loops'].items():
             L.append(f"| {k} | {opt[k]} | {v['samples_per_s']:.1f} | {c['samples']/best[k]:.1f} | {v['median_s']:.3f} | "
                      + ', '.join(f'{x:.2f}' for x in v[f'{clock}_runs_s']) + ' |')
@@ -286,11 +313,14 @@ def markdown(r) -> str:
           f"| one epoch on cached features | {f['cached_epoch_s']:.4f} |",
           f"| **speed-up per epoch** | **{f['speedup']:.1f}×** |", '',
           '## Speed knobs (bare loop, MobileNetV2, 2 epochs; each knob alone)', '',
-          '| setting | samples/s | × baseline | note |', '|---|---:|---:|---|']
-    if not r.get('knobs'): L.append('| (not measured in this run: it was stopped before this section finished) | | | |')
+          '| setting | samples/s | × baseline (medians) | × baseline (best runs) | runs s | note |', '|---|---:|---:|---:|---|---|']
+    if not r.get('knobs'): L.append('| (not measured in this run: it was stopped before this section finished) | | | | | |')
     for k, v in r.get('knobs', {}).items():
-        note = f"compilation ≈ {v['compile_s']:.1f} s" if 'compile_s' in v else ''
-        L.append(f"| {k} | {v['samples_per_s']:.1f} | {v['vs_baseline']:.2f} | {note} |")
+        note = (f"compilation ≈ {v['compile_s']:.1f} s" if 'compile_s' in v else
+                f"× its own contiguous baseline ({v['baseline_samples_per_s']:.1f} samples/s)" if 'baseline_samples_per_s' in v else '')
+        runs = ', '.join(f'{x:.2f}' for x in v.get('runs_s', []))
+        best = f"{v['vs_baseline_best']:.2f}" if 'vs_baseline_best' in v else ''
+        L.append(f"| {k} | {v['samples_per_s']:.1f} | {v['vs_baseline']:.2f} | {best} | {runs} | {note} |")
     if 'total_s' in r: L += ['', f"Total run time: {r['total_s']:.0f} s."]
     return '\n'.join(L) + '\n'
 
@@ -298,7 +328,7 @@ def markdown(r) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='2 CPU cores, a few minutes (the committed results)')
-    ap.add_argument('--repeats', type=int, default=None, help='timed rounds after the warm-up (default 3 quick, 5 full)')
+    ap.add_argument('--repeats', type=int, default=None, help='timed rounds after the warm-up (default 5)')
     ap.add_argument('--device', default=None, help='cpu, cuda, ... (default: get_device())')
     ap.add_argument('--out', default=str(REPO/'bench'), help='folder for results.json and results.md')
     ap.add_argument('--threads', type=int, default=None,
@@ -312,9 +342,9 @@ def main():
         r = json.loads((Path(a.out)/'results.json').read_text())
         (Path(a.out)/'results.md').write_text(markdown(r)); return
     dev = get_device(a.device or ('cpu' if a.quick else None))
-    q = (dict(img_px=32, img_bs=32, img_steps=8, txt_bs=16, txt_len=32, txt_steps=4, cache_n=512, cache_epochs=5, knob_steps=4) if a.quick else
+    q = (dict(img_px=32, img_bs=32, img_steps=8, txt_bs=16, txt_len=32, txt_steps=8, cache_n=512, cache_epochs=5, knob_steps=8) if a.quick else
          dict(img_px=224, img_bs=64, img_steps=60, txt_bs=32, txt_len=128, txt_steps=60, cache_n=4096, cache_epochs=10, knob_steps=30))
-    repeats = a.repeats or (3 if a.quick else 5)
+    repeats = a.repeats or 5
     if a.threads: torch.set_num_threads(a.threads)
     global CLOCK; CLOCK = a.clock
     os.environ.setdefault('TLTUTOR_SCALE', 'quick' if a.quick else 'full')

@@ -161,6 +161,10 @@ def test_model_size_counts_zeros_and_bytes():
     assert abs(dp['mb'] - d['mb']) < 0.01                                               # zeros stored densely
     assert sp['mb'] < 0.6*d['mb'] and sp['nonzero'] == dp['nonzero']                  # CSR pays at 90%
     assert abs(dp['sparsity'] - 0.9*90000/d['params']) < 1e-3
+    m[0].weight.data[0, 0] = 0                                                          # one stray zero in a dense matrix
+    assert abs(model_size(m, sparse=True)['mb'] - d['mb']) < 0.01                       # kept dense: CSR would be larger
+    q = prune_model(m, 0.5)
+    assert model_size(q, sparse=True)['mb'] <= model_size(q)['mb'] + 0.01               # never larger than dense
 
 
 def test_latency_single_dict_and_bad_inputs(teacher, batch):

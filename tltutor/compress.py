@@ -165,15 +165,22 @@ def prune_model(model:nn.Module,
         for mod, name in targets: prune.remove(mod, name)
     return m
 
+def _csr_if_smaller(t:torch.Tensor) -> torch.Tensor:
+    "`t` in sparse CSR form with 32-bit indices when that takes fewer bytes than dense `t`; else `t` unchanged."
+    if t.ndim != 2 or not t.is_floating_point(): return t
+    nnz, esz = int(torch.count_nonzero(t)), t.element_size()
+    if nnz*(esz + 4) + (t.shape[0] + 1)*4 >= t.numel()*esz: return t   # a value and a column index per nonzero
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
+        c = t.to_sparse_csr()
+        return torch.sparse_csr_tensor(c.crow_indices().int(), c.col_indices().int(), c.values(), t.shape, check_invariants=False)
+
 def model_size(model:nn.Module,
-               sparse:bool=False, # save 2-d tensors that contain zeros (pruned weights) in sparse CSR form
+               sparse:bool=False, # save each matrix in sparse CSR form (32-bit indices) where that is smaller
               ) -> dict:
     "Parameters, nonzero parameters, sparsity, and megabytes of the state dict saved with `torch.save`."
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    if sparse:
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
-            sd = {k: v.to_sparse_csr() if v.ndim == 2 and bool((v == 0).any()) else v for k, v in sd.items()}
+    if sparse: sd = {k: _csr_if_smaller(v) for k, v in sd.items()}
     params = list(model.parameters())
     n, nz = sum(p.numel() for p in params), sum(int(torch.count_nonzero(p)) for p in params)
     with tempfile.TemporaryDirectory() as d:
