@@ -298,7 +298,7 @@ def markdown(r) -> str:
               '| loop | optimizer | samples/s (median) | samples/s (best run) | median s | runs s |', '|---|---|---:|---:|---:|---|']
         opt = {'bare': 'AdamW (torch default: for-loop)', 'tltutor': 'AdamW (fit default: ' + ', '.join(adamw_impl(r['device'])) + ')',
                'trainer': f"Trainer default (`{c['trainer_optim']}`)", 'bare_fused': 'AdamW fused',
-               'tltutor_foreach': 'AdamW foreach (opt=)', 'tltutor_fused': 'AdamW fused (opt=)'}
+               'tltutor_foreach': 'AdamW foreach (opt=)'}
         for k, v in c['loops'].items():
             L.append(f"| {k} | {opt[k]} | {v['samples_per_s']:.1f} | {c['samples']/best[k]:.1f} | {v['median_s']:.3f} | "
                      + ', '.join(f'{x:.2f}' for x in v[f'{clock}_runs_s']) + ' |')
