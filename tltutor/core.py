@@ -11,24 +11,49 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SCALES', 'get_scale', 'scaled', 'get_device', 'set_seed', 'home_dir', 'assets_dir', 'repo_data_dir']
+__all__ = ['SCALES', 'SMOKE_BATCHES', 'SMOKE_ROWS', 'QUICK_THREADS', 'is_smoke', 'get_scale', 'scaled', 'smoke_rows',
+           'get_device', 'seed_offset', 'shift_seed', 'rng', 'torch_generator', 'num_threads', 'set_seed', 'home_dir',
+           'assets_dir', 'repo_data_dir']
 
 # %% ../nbs/api/00_core.ipynb #71735fb0
 SCALES = ('quick', 'full')
+SMOKE_BATCHES, SMOKE_ROWS = 2, 400   # smoke mode: batches per training run, rows per dataset
+
+def _env_int(name:str, default:int, lo:int=0) -> int:
+    "The integer environment variable `name` (`default` when unset), or an error that names it."
+    raw = os.environ.get(name, '').strip()
+    if not raw: return default
+    try: v = int(raw)
+    except ValueError: raise ValueError(f"{name}={raw!r} is not an integer: set it to e.g. {name}={default}, or unset it.") from None
+    if v < lo: raise ValueError(f"{name}={v} is below {lo}: set it to an integer >= {lo}, or unset it.")
+    return v
+
+def is_smoke() -> bool:
+    "Whether `TLTUTOR_SMOKE=1`: full scale's sizes and models, training capped at `SMOKE_BATCHES` batches, data at `SMOKE_ROWS` rows."
+    return bool(_env_int('TLTUTOR_SMOKE', 0))
 
 def get_scale() -> str:
-    "The course's scale: `TLTUTOR_SCALE` if set, else `full` with CUDA and `quick` without."
+    "The course's scale: `TLTUTOR_SCALE` if set, else `full` with CUDA (or in smoke mode) and `quick` without."
     scale = os.environ.get('TLTUTOR_SCALE', '').strip().lower()
-    if not scale: return 'full' if torch.cuda.is_available() else 'quick'
-    if scale not in SCALES:
+    if scale and scale not in SCALES:
         raise ValueError(f"TLTUTOR_SCALE={scale!r} is not a scale: set it to one of {SCALES} "
                          f"(e.g. `export TLTUTOR_SCALE=quick`) or unset it to choose by hardware.")
+    if is_smoke():
+        if scale == 'quick': raise ValueError("TLTUTOR_SMOKE=1 checks the full-scale path, but TLTUTOR_SCALE=quick: "
+                                              "unset TLTUTOR_SCALE (or set it to full) for a smoke run.")
+        return 'full'
+    if not scale: return 'full' if torch.cuda.is_available() else 'quick'
     return scale
 
 # %% ../nbs/api/00_core.ipynb #e8678bd3
 def scaled(quick, full):
     "`quick` at quick scale, `full` at full scale: how lessons size data, images and epochs."
     return full if get_scale() == 'full' else quick
+
+# %% ../nbs/api/00_core.ipynb #0f2b7cfb
+def smoke_rows(n:int) -> int:
+    "`n`, or at most `SMOKE_ROWS` in smoke mode: how many rows a dataset keeps."
+    return min(n, SMOKE_ROWS) if is_smoke() else n
 
 # %% ../nbs/api/00_core.ipynb #9c5f286b
 def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cpu', or None for the best present
@@ -50,18 +75,52 @@ def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cp
     return dev
 
 # %% ../nbs/api/00_core.ipynb #18064831
-def set_seed(seed:int=42, # the one seed for python, numpy and torch
+QUICK_THREADS = 2   # torch's CPU threads at quick scale, whatever the machine: the stored outputs were recorded with 2
+
+def seed_offset() -> int:
+    "`TLTUTOR_SEED_OFFSET` (default 0): added to every seed the course uses, to re-check a claim on fresh draws."
+    return _env_int('TLTUTOR_SEED_OFFSET', 0)
+
+def shift_seed(seed:int, # a seed as the code writes it
+              ) -> int:
+    "The seed a random draw really uses: `seed + seed_offset()`."
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r} is not a non-negative integer: pass e.g. seed=0.")
+    return int(seed) + seed_offset()
+
+def rng(seed:int=0, # a seed as the code writes it (the offset is added)
+       ) -> np.random.Generator:
+    "A NumPy generator seeded with `shift_seed(seed)`: where tltutor's data draws come from."
+    return np.random.default_rng(shift_seed(seed))
+
+def torch_generator(seed:int=0, # a seed as the code writes it (the offset is added)
+                   ) -> torch.Generator:
+    "A torch CPU generator seeded with `shift_seed(seed)`, e.g. for a DataLoader's shuffling."
+    return torch.Generator().manual_seed(shift_seed(seed))
+
+def num_threads(threads:int|None=None, # asked for by the caller; None: the scale's count
+               ) -> int:
+    "torch's CPU threads: `TLTUTOR_THREADS` if set, else `threads`, else `QUICK_THREADS` at quick scale and every core at full."
+    env = _env_int('TLTUTOR_THREADS', 0)
+    if env: return env
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1: raise ValueError(f"threads={threads!r}: use an integer >= 1, or None.")
+        return threads
+    return scaled(QUICK_THREADS, os.cpu_count() or 1)
+
+def set_seed(seed:int=42, # the seed for python, numpy and torch (`TLTUTOR_SEED_OFFSET` is added)
              deterministic:bool=True, # ask torch for deterministic algorithms (warn where there is none)
-             threads:int|None=None, # CPU threads for torch; None: every core
+             threads:int|None=None, # CPU threads for torch; None: `num_threads()` (2 at quick scale, every core at full)
             ):
-    "Seed every random number generator and make torch deterministic, so a run can be repeated exactly."
+    "Seed every random number generator, make torch deterministic and fix its thread count, so a run repeats exactly."
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r} is not a non-negative integer: pass e.g. set_seed(0).")
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    s = shift_seed(seed)
+    random.seed(s); np.random.seed(s); torch.manual_seed(s)
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.benchmark = not deterministic
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.set_num_threads(num_threads(threads))
 
 # %% ../nbs/api/00_core.ipynb #8410ca8c
 def home_dir() -> Path:

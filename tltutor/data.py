@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .core import assets_dir, get_scale
+from .core import assets_dir, get_scale, is_smoke, rng, shift_seed, smoke_rows, torch_generator
 
 # %% auto #0
 __all__ = ['SETUP_CMD', 'ASSETS', 'FASHION_CLASSES', 'IMAGE_DOMAINS', 'VADER_FILES', 'TEXT_DOMAINS', 'AssetMissingError',
-           'AssetChecksumError', 'Asset', 'asset_path', 'check_assets', 'report_assets', 'load_mnist', 'load_digits',
-           'load_fashion_mnist', 'load_photos', 'photo_patches', 'blend_mnistm', 'to_rgb', 'shift_images', 'DomainPair',
-           'make_domain_pair', 'split_indices', 'few_shot', 'tensor_loader', 'load_rotten_tomatoes', 'load_vader',
-           'load_text_domain', 'text_loader']
+           'AssetChecksumError', 'Asset', 'asset_path', 'check_assets', 'report_assets', 'smoke_subset', 'load_mnist',
+           'load_digits', 'load_fashion_mnist', 'load_photos', 'photo_patches', 'blend_mnistm', 'to_rgb',
+           'shift_images', 'DomainPair', 'make_domain_pair', 'split_indices', 'few_shot', 'tensor_loader',
+           'load_rotten_tomatoes', 'load_vader', 'load_text_domain', 'text_loader']
 
 # %% ../nbs/api/01_data.ipynb #84e2010e
 SETUP_CMD = 'bash scripts/course.sh setup'
@@ -142,15 +142,34 @@ def report_assets() -> int:
     for name, status, where in rows: print(f"{name:16} {status:20} {where}")
     return int(any(not s.startswith('ok') and not s.endswith('(optional)') for _, s, _ in rows))
 
+# %% ../nbs/api/01_data.ipynb #0aa55e08
+def _smoke_keep(labels) -> np.ndarray:
+    "Indices of the first rows of every class, `SMOKE_ROWS` in all (in their original order)."
+    from tltutor.core import SMOKE_ROWS
+    labels = np.asarray(labels); classes = np.unique(labels)
+    per = -(-SMOKE_ROWS//len(classes))
+    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per] for c in classes]))[:SMOKE_ROWS]
+
+def smoke_subset(x, # images [N,...] (with `y`), or a `datasets.Dataset` with a `label` column
+                 y=None):
+    "The data unchanged, or in smoke mode (`TLTUTOR_SMOKE=1`) only `SMOKE_ROWS` rows of it, every class kept."
+    if not is_smoke(): return x if y is None else (x, y)
+    if y is None:
+        if len(x) <= smoke_rows(len(x)): return x
+        return x.select(_smoke_keep(x['label']).tolist())
+    if len(y) <= smoke_rows(len(y)): return x, y
+    keep = torch.from_numpy(_smoke_keep(y.numpy()))
+    return x[keep], y[keep]
+
 # %% ../nbs/api/01_data.ipynb #38bc98cc
 def load_mnist() -> tuple[torch.Tensor, torch.Tensor]:
     "MNIST's 5,000-image sample (500 a class), shuffled with a fixed seed: images [N,1,28,28] in [0,1], labels."
     with gzip.open(asset_path('mnist')/'mnist_5k.csv.gz', 'rt') as f:
         a = np.loadtxt(f, delimiter=',', dtype=np.float32)
-    perm = np.random.default_rng(0).permutation(len(a))  # the file is sorted by label
+    perm = rng(0).permutation(len(a))  # the file is sorted by label
     a = a[perm]
     x = torch.from_numpy(a[:, :-1]).reshape(-1, 1, 28, 28)/255.   # 784 pixels, then the label
-    return x, torch.from_numpy(a[:, -1]).long()
+    return smoke_subset(x, torch.from_numpy(a[:, -1]).long())
 
 # %% ../nbs/api/01_data.ipynb #b443b3a4
 def load_digits(size:int=28) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,7 +178,7 @@ def load_digits(size:int=28) -> tuple[torch.Tensor, torch.Tensor]:
     d = _load()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1)/16.
     x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False).clamp(0, 1)
-    return x, torch.tensor(d.target).long()
+    return smoke_subset(x, torch.tensor(d.target).long())
 
 # %% ../nbs/api/01_data.ipynb #499be656
 FASHION_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
@@ -181,9 +200,9 @@ def load_fashion_mnist(split:str='train', # 'train' (60,000) or 'test' (10,000)
     x = torch.from_numpy(_read_idx(root/f'{pre}-images-idx3-ubyte').copy()).unsqueeze(1).float()/255.
     y = torch.from_numpy(_read_idx(root/f'{pre}-labels-idx1-ubyte').copy()).long()
     if n is not None:
-        idx = torch.from_numpy(np.random.default_rng(seed).permutation(len(y))[:n])
+        idx = torch.from_numpy(rng(seed).permutation(len(y))[:n])
         x, y = x[idx], y[idx]
-    return x, y
+    return smoke_subset(x, y)
 
 # %% ../nbs/api/01_data.ipynb #6affa3bd
 @lru_cache(maxsize=1)
@@ -196,12 +215,12 @@ def load_photos() -> tuple[np.ndarray, ...]:
 
 def photo_patches(n:int, size:int=28, seed:int=0) -> torch.Tensor:
     "`n` random `size`×`size` patches cut from `load_photos`: [n,3,size,size] in [0,1]."
-    rng, photos = np.random.default_rng(seed), load_photos()
+    g, photos = rng(seed), load_photos()
     out = np.empty((n, 3, size, size), dtype=np.float32)
-    which = rng.integers(len(photos), size=n)
+    which = g.integers(len(photos), size=n)
     for i, k in enumerate(which):
         p = photos[k]
-        r, c = rng.integers(p.shape[0]-size), rng.integers(p.shape[1]-size)
+        r, c = g.integers(p.shape[0]-size), g.integers(p.shape[1]-size)
         out[i] = p[r:r+size, c:c+size].transpose(2, 0, 1)
     return torch.from_numpy(out)
 
@@ -285,9 +304,9 @@ def split_indices(y, # labels (tensor, array or list)
     if not (0 <= val < 1 and 0 < test < 1 and val + test < 1):
         raise ValueError(f"val={val}, test={test}: need 0 <= val, 0 < test and val + test < 1.")
     idx = np.arange(len(y))
-    rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=seed)
+    rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=shift_seed(seed))
     if val == 0: return np.sort(rest), np.array([], dtype=int), np.sort(te)
-    tr, va = train_test_split(rest, test_size=val/(1-test), stratify=y[rest], random_state=seed)
+    tr, va = train_test_split(rest, test_size=val/(1-test), stratify=y[rest], random_state=shift_seed(seed))
     return np.sort(tr), np.sort(va), np.sort(te)
 
 def few_shot(y, # labels to draw from
@@ -300,13 +319,13 @@ def few_shot(y, # labels to draw from
     idx = np.arange(len(y)) if idx is None else np.asarray(idx)
     if not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
         raise ValueError(f"n_per_class={n_per_class!r}: ask for at least 1 example per class.")
-    rng, out = np.random.default_rng(seed), []
+    g, out = rng(seed), []
     for c in np.unique(y[idx]):
         members = idx[y[idx] == c]
-        if len(members) < n_per_class:
+        if len(members) < n_per_class and not is_smoke():   # smoke mode caps the data: take what there is
             raise ValueError(f"class {c} has only {len(members)} examples, fewer than n_per_class={n_per_class}: "
                              f"ask for at most {len(members)}.")
-        out.append(rng.choice(members, n_per_class, replace=False))
+        out.append(g.choice(members, min(n_per_class, len(members)), replace=False))
     return np.sort(np.concatenate(out))
 
 # %% ../nbs/api/01_data.ipynb #559d8b2b
@@ -314,7 +333,7 @@ def tensor_loader(x:torch.Tensor, y:torch.Tensor, bs:int=64, shuffle:bool=False,
     "A `DataLoader` over `(x, y)` tensors; shuffling uses a seeded generator."
     if len(x) != len(y): raise ValueError(f"x has {len(x)} items but y has {len(y)}: they must match.")
     if len(x) == 0: raise ValueError("empty dataset: x and y have no items.")
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     return DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=shuffle, generator=g if shuffle else None, **kwargs)
 
 # %% ../nbs/api/01_data.ipynb #7e9f157e
@@ -342,7 +361,7 @@ def load_rotten_tomatoes():
     "Rotten Tomatoes critic snippets as a `datasets.Dataset` with `text` and `label` (1 = fresh), de-duplicated."
     from datasets import Dataset
     rows = _rotten_tomatoes_rows()
-    return Dataset.from_dict({'text': [t for t, _ in rows], 'label': [l for _, l in rows]})
+    return smoke_subset(Dataset.from_dict({'text': [t for t, _ in rows], 'label': [l for _, l in rows]}))
 
 def load_vader(domain:str, # 'movie', 'amazon', 'tweets' or 'nyt'
                min_abs_score:float=0.5, # drop sentences rated closer to neutral than this
@@ -363,7 +382,7 @@ def load_vader(domain:str, # 'movie', 'amazon', 'tweets' or 'nyt'
         rt = {_norm_text(t) for t, _ in _rotten_tomatoes_rows()}
         keep = [i for i, t in enumerate(texts) if _norm_text(t) not in rt]
         texts, scores = [texts[i] for i in keep], [scores[i] for i in keep]
-    return Dataset.from_dict({'text': texts, 'score': scores, 'label': [int(s > 0) for s in scores]})
+    return smoke_subset(Dataset.from_dict({'text': texts, 'score': scores, 'label': [int(s > 0) for s in scores]}))
 
 def load_text_domain(name:str, **kwargs):
     "Any of `TEXT_DOMAINS` as a `datasets.Dataset` with `text` and `label`."
@@ -387,6 +406,6 @@ def text_loader(ds, # a `datasets.Dataset` with `text` and `label`
     finally:
         if was_on: enable_progress_bar()
     enc = enc.rename_column('label', 'labels').with_format('torch')
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     return DataLoader(enc, batch_size=bs, shuffle=shuffle, generator=g if shuffle else None,
                       collate_fn=DataCollatorWithPadding(tokenizer))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .core import rng
+
 # %% auto #0
 __all__ = ['mmd_loss', 'coral_loss', 'proxy_a_distance']
 
@@ -63,9 +65,9 @@ def proxy_a_distance(src, # source features [n_s, d] (tensor or array)
     _check_pair(src.reshape(len(src), -1) if src.ndim > 2 else src, tgt.reshape(len(tgt), -1) if tgt.ndim > 2 else tgt,
                 folds, 'proxy_a_distance')
     src, tgt = src.reshape(len(src), -1).double().numpy(), tgt.reshape(len(tgt), -1).double().numpy()
-    rng = np.random.default_rng(seed)
+    g = rng(seed)
     m = min(len(src), len(tgt), n or len(src))
-    xs, xt = src[rng.permutation(len(src))[:m]], tgt[rng.permutation(len(tgt))[:m]]
+    xs, xt = src[g.permutation(len(src))[:m]], tgt[g.permutation(len(tgt))[:m]]
     x, y = np.concatenate([xs, xt]), np.r_[np.zeros(m), np.ones(m)]
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     err = 1 - cross_val_score(clf, x, y, cv=folds).mean()

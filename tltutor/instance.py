@@ -8,6 +8,7 @@ import math, numbers
 
 import numpy as np
 
+from .core import rng
 from .negative import target_likeness
 
 # %% auto #0
@@ -123,5 +124,5 @@ def covariate_shift_split(feature, # the values [n] of the feature that decides 
     if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or strength < 0:
         raise ValueError(f"strength={strength!r}: use a number >= 0 (0: no shift, 2: a strong one).")
     z = (v - v.mean())/v.std()
-    to_src = np.random.default_rng(seed).random(len(v)) < 1/(1 + np.exp(strength*z))
+    to_src = rng(seed).random(len(v)) < 1/(1 + np.exp(strength*z))
     return np.flatnonzero(to_src), np.flatnonzero(~to_src)

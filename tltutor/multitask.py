@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .core import shift_seed, torch_generator
 from .models import layer_groups
 
 # %% auto #0
@@ -109,7 +110,7 @@ class _BalancedBatches(Sampler):
         self.n = max(math.ceil(len(g)/per_task) for g in groups)
     def __len__(self): return self.n
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch]); self.epoch += 1
+        rng = np.random.default_rng([shift_seed(self.seed), self.epoch]); self.epoch += 1
         streams = [np.concatenate([rng.permutation(g) if self.shuffle else g for _ in range(math.ceil(self.n*self.k/len(g)))])
                    for g in self.groups]
         for b in range(self.n): yield np.concatenate([s[b*self.k:(b+1)*self.k] for s in streams]).tolist()
@@ -142,7 +143,7 @@ def multitask_loader(net:MultiTaskNet, # gives the task order and the joint labe
         groups.append(np.arange(start, start + len(y))); start += len(y)
     ds = _TaskData(torch.cat(xs), torch.cat(ids), torch.cat(ys))
     if balanced: return DataLoader(ds, batch_sampler=_BalancedBatches(groups, max(1, bs//len(groups)), shuffle, seed))
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     return DataLoader(ds, batch_size=bs, shuffle=shuffle, generator=g if shuffle else None)
 
 # %% ../nbs/08_parameter_transfer_multitask.ipynb #bc89ede7

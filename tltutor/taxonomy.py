@@ -186,7 +186,7 @@ FAMILIES = {f.name: f for f in [
            'the target has regions the source never covers, or the same input gets different labels (conditional shift)',
            'NLP: keep the English movie reviews most like product reviews (KMM, TrAdaBoost); vision: weight '
            'rendered car images by how real they look',
-           'later lesson 07_instance_parameter_multitask_adapters'),
+           'later lesson 07_instance_transfer'),
     Family('feature', 'a representation z = φ(x) learned on the source (frozen, or aligned across domains)',
            'a representation exists in which source and target look alike and the target task is still easy',
            'the features are too source-specific, or aligning P(z) mixes up classes (label shift)',
@@ -198,7 +198,7 @@ FAMILIES = {f.name: f for f in [
            'the tasks are unrelated (negative transfer), or few labels and a large learning rate erase θ* (forgetting)',
            'vision: fine-tune an ImageNet ResNet on flowers; NLP: fine-tune BERT on medical text; L2-SP, '
            'adapters/LoRA, multi-task parameter sharing',
-           'later lessons 03_vision_transfer, 04_nlp_transfer, 07_instance_parameter_multitask_adapters'),
+           'later lessons 03_vision_transfer, 04_nlp_transfer, 08_parameter_transfer_multitask, 09_adapters_and_compression'),
     Family('relational', 'relations between entities (rules, graph structure) mapped from one domain to another',
            'the data are relational and the relations are alike across domains, even if the entities differ',
            'the relational structure differs, or the data are independent examples (then there is nothing to map)',
@@ -285,7 +285,7 @@ def recommend_strategy(n_target_labels:int,      # labelled target examples (0 i
         return Recommendation('partial fine-tuning',
             'many labels and a similar domain, but little compute: fine-tune only the top layers (or adapters) for '
             'most of the gain of full fine-tuning at a fraction of the cost',
-            ('full fine-tuning',), 'later lessons 03_vision_transfer, 07_instance_parameter_multitask_adapters')
+            ('full fine-tuning',), 'later lessons 03_vision_transfer, 09_adapters_and_compression')
     if similar:
         return Recommendation('full fine-tuning',
             'many labels and a similar domain: fine-tune every layer from the pretrained weights with a small '

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import get_device
+from .core import SMOKE_BATCHES, get_device, is_smoke, shift_seed
 from .data import few_shot
 from .models import embed_texts, freeze_bottom, layer_groups, load_text_model, load_tokenizer, param_groups
 from .train import fit
@@ -108,7 +108,7 @@ def make_trainer(model, # e.g. load_text_model(num_labels=2)
                  device=None, # default: get_device(); bf16 AMP on CUDA, as in `fit`
                  **kwargs, # more `TrainingArguments`
                 ):
-    "A Hugging Face `Trainer` with `fit`'s recipe: AdamW, warm-up then cosine decay, clipping at 1.0, bf16 on CUDA."
+    "A Hugging Face `Trainer` with `fit`'s recipe: AdamW, warm-up then cosine decay, clipping at 1.0, bf16 on CUDA (smoke mode: `SMOKE_BATCHES` steps)."
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
     from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
     missing = {'text', 'label'} - set(getattr(train_ds, 'column_names', []) or [])
@@ -127,8 +127,9 @@ def make_trainer(model, # e.g. load_text_model(num_labels=2)
     args = TrainingArguments(
         output_dir=output_dir, num_train_epochs=epochs, per_device_train_batch_size=bs, learning_rate=lr,
         weight_decay=weight_decay, max_grad_norm=1.0, lr_scheduler_type='cosine', warmup_steps=max(1, steps//20),
-        seed=seed, data_seed=seed, use_cpu=dev.type == 'cpu',
-        bf16=dev.type == 'cuda' and torch.cuda.is_bf16_supported(),
+        seed=shift_seed(seed), data_seed=shift_seed(seed), use_cpu=dev.type == 'cpu',
+        bf16=(dev.type == 'cuda' and torch.cuda.is_bf16_supported()) or is_smoke(),   # smoke mode: bf16 on the CPU too
+        **({'max_steps': SMOKE_BATCHES} if is_smoke() else {}),
         report_to=[], disable_tqdm=True, save_strategy='no', eval_strategy='no', logging_strategy='no', **kwargs)
     trainer = Trainer(model=model, args=args, train_dataset=enc, data_collator=DataCollatorWithPadding(tokenizer))
     trainer._tltutor_tmp = tmp   # the temporary folder lives as long as the trainer

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/03_train.ipynb #c19ae000
 from __future__ import annotations
-import copy, math, os, time
+import copy, itertools, math, os, time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from .core import get_device
+from .core import SMOKE_BATCHES, get_device, is_smoke
 
 # %% auto #0
 __all__ = ['classification_metrics', 'split_batch', 'forward', 'predict', 'evaluate', 'History', 'plot_history', 'adamw_impl',
@@ -57,9 +57,11 @@ def forward(model:nn.Module, inputs) -> torch.Tensor:
 
 # %% ../nbs/api/03_train.ipynb #94a43a80
 def _autocast(device:torch.device, amp):
-    "An autocast context: bf16/fp16 on CUDA when asked (amp=None: bf16 on CUDA, off elsewhere)."
-    if amp is None: amp = 'bf16' if device.type == 'cuda' and torch.cuda.is_bf16_supported() else False
-    if amp not in (False, 'bf16', 'fp16'): raise ValueError(f"amp={amp!r}: use None (auto), False, 'bf16' or 'fp16'.")
+    "An autocast context: bf16/fp16 on CUDA when asked (amp=None: bf16 on CUDA, off elsewhere; bf16 on the CPU too in smoke mode)."
+    if amp not in (None, False, 'bf16', 'fp16'): raise ValueError(f"amp={amp!r}: use None (auto), False, 'bf16' or 'fp16'.")
+    smoke_cpu = device.type == 'cpu' and is_smoke()   # smoke mode runs full scale's mixed precision on the CPU
+    if amp is None: amp = 'bf16' if smoke_cpu or (device.type == 'cuda' and torch.cuda.is_bf16_supported()) else False
+    if amp and smoke_cpu: return torch.autocast('cpu', dtype=torch.bfloat16), 'bf16'
     if not amp or device.type != 'cuda': return torch.autocast(device.type, enabled=False), False
     return torch.autocast('cuda', dtype=torch.bfloat16 if amp == 'bf16' else torch.float16), amp
 
@@ -70,7 +72,7 @@ def predict(model:nn.Module, dl, device=None, amp=None) -> tuple[torch.Tensor, t
     dev = get_device(device) if device is not None else next(model.parameters()).device
     model.eval()
     logits, labels = [], []
-    for batch in dl:
+    for batch in (itertools.islice(dl, SMOKE_BATCHES) if is_smoke() else dl):   # smoke mode: a taste of the data
         x, y = split_batch(batch, dev)
         ctx, _ = _autocast(dev, amp)
         with ctx: out = forward(model, x)
@@ -166,6 +168,13 @@ def shard_loader(dl:DataLoader, rank:int, world:int) -> tuple[DataLoader, Distri
     if dl.num_workers: kw['prefetch_factor'] = dl.prefetch_factor
     return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, **kw), sampler
 
+# %% ../nbs/api/03_train.ipynb #c7d1451e
+class _FirstBatches:
+    "The first `n` batches of a loader, with a length: what `fit` trains on in smoke mode."
+    def __init__(self, dl, n:int): self.dl, self.n = dl, min(n, len(dl))
+    def __len__(self): return self.n
+    def __iter__(self): return itertools.islice(iter(self.dl), self.n)
+
 # %% ../nbs/api/03_train.ipynb #27604cef
 def fit(model:nn.Module,
         train_dl, # batches of (x, y) or HF dicts with 'labels'
@@ -202,6 +211,7 @@ def fit(model:nn.Module,
         train_dl, sampler = shard_loader(train_dl, rank, world)
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == 'cuda' else None)
+    if is_smoke(): epochs, train_dl = 1, _FirstBatches(train_dl, SMOKE_BATCHES)   # smoke mode: does the path run at all?
     if opt is None:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params: raise ValueError("the model has no trainable parameters: unfreeze some (freeze_bottom(model, 0)).")
