@@ -190,7 +190,7 @@ portable() {  # the test command on another CPU code path (no AVX2 kernels in AT
     run_tests "$@"
 }
 
-smoke() {  # every notebook at full scale's sizes, models and AMP, training capped at two batches, data at a few hundred rows
+smoke() {  # every notebook at full scale's sizes, models and AMP, training capped at two batches, data at 2,500 rows
   cd "$REPO"
   local out=${TLTUTOR_SMOKE_OUT:-$REPO/runs/smoke}
   log "smoke run of the full-scale path (TLTUTOR_SMOKE=1) on $(python -c 'from tltutor.core import get_device; print(get_device())'); executed notebooks in $out"

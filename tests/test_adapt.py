@@ -2,6 +2,8 @@
 as `fit` extra losses, the contrastive loss, target streams, source weights, reverse validation and bad inputs."""
 import copy, math
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -140,6 +142,54 @@ def test_dann_trains_its_discriminator_and_refuses_an_untrained_one():
     bad = dann_loss(64, xt, bs=16)
     with pytest.raises(ValueError, match='not being trained'):
         fit(mlp_classifier(8, 2), tensor_loader(xs, ys, bs=16), epochs=2, extra_loss=bad, progress=False)
+
+
+def test_dann_ramps_over_fits_own_steps_by_default():
+    torch.manual_seed(0)
+    xs, ys = blobs(0); xt, _ = blobs(1, shift=3.0)
+    model = mlp_classifier(8, 2)
+    loss = dann_loss(64, xt, weight=0.5, bs=16)                    # total_steps='auto'
+    dl = tensor_loader(xs, ys, bs=16)
+    fit(model, dl, epochs=3, opt=adapt_opt(model, loss, lr=1e-2), extra_loss=loss, progress=False)
+    assert loss.total_steps == 3*len(dl) == loss.step
+    assert loss.grl.coeff == pytest.approx(0.5*dann_lambda((loss.step - 1)/loss.step))
+    const = dann_loss(64, xt, weight=0.5, total_steps=None, bs=16)
+    fit(model, dl, epochs=1, opt=adapt_opt(model, const, lr=1e-2), extra_loss=const, progress=False)
+    assert const.total_steps is None and const.grl.coeff == 0.5
+    stray = dann_loss(64, xt, bs=16)                                # 'auto', but no fit to plan it
+    with pytest.warns(UserWarning, match="loss.plan"): assert stray.coeff() == 1.0
+    with pytest.raises(ValueError, match="'auto'"): dann_loss(64, xt, total_steps='all')
+    with pytest.raises(ValueError, match="'auto'"): alignment_loss(mmd_loss, xt, total_steps=True)
+
+
+def _dann_warnings(shift, weight):
+    torch.manual_seed(0)
+    xs, ys = blobs(0, n=256); xt, _ = blobs(1, n=256, shift=shift)
+    model = mlp_classifier(8, 2)
+    loss = dann_loss(64, xt, weight=weight, bs=32, total_steps=40)
+    loss.warn_after = 30                                            # checked over steps 21-50
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('always')
+        fit(model, tensor_loader(xs, ys, bs=32), epochs=7, opt=adapt_opt(model, loss, lr=1e-2), extra_loss=loss, progress=False)
+    return [str(w.message) for w in rec if 'discriminator' in str(w.message)], loss
+
+
+def test_dann_warns_when_the_discriminator_wins_or_is_at_chance():
+    msgs, loss = _dann_warnings(shift=8.0, weight=0.0)             # no reversal, far-apart domains: it always wins
+    assert np.mean(loss.records[20:50]) >= 0.98 and len(msgs) == 1 and 'perfectly separable' in msgs[0] and 'steps 21–50' in msgs[0]
+    msgs, loss = _dann_warnings(shift=0.0, weight=1.0)             # one domain twice: nothing to tell apart
+    assert np.mean(loss.records[20:50]) <= 0.55 and len(msgs) == 1 and 'at chance' in msgs[0]
+
+
+def test_adapt_opt_gives_the_discriminator_its_own_rate():
+    model, loss = mlp_classifier(8, 2), dann_loss(64, blobs(1)[0], bs=16)
+    one = adapt_opt(model, loss, lr=1e-2)
+    assert len(one.param_groups) == 1 and one.param_groups[0]['lr'] == 1e-2
+    two = adapt_opt(model, loss, lr=1e-2, loss_lr=1e-3)
+    assert [g['lr'] for g in two.param_groups] == [1e-2, 1e-3]
+    assert {id(p) for p in two.param_groups[1]['params']} == {id(p) for p in loss.parameters()}
+    for bad in (0, -1e-3, True, '1e-3'):
+        with pytest.raises(ValueError, match='loss_lr'): adapt_opt(model, loss, loss_lr=bad)
 
 
 def test_contrastive_alignment_through_fit():

@@ -69,6 +69,19 @@ def test_splits_and_few_shot():
     with pytest.raises(ValueError, match='non-empty'): split_indices([])
 
 
+def test_splits_by_count():
+    y = np.repeat(np.arange(4), 25)
+    tr, va, te = split_indices(y, val=12, test=20, seed=3)
+    assert (len(tr), len(va), len(te)) == (68, 12, 20) and np.bincount(y[te]).tolist() == [5]*4
+    same = split_indices(y, val=0, test=0.2, seed=3)[2]                  # 20 rows as a fraction or a count: one split
+    assert np.array_equal(split_indices(y, val=0, test=20, seed=3)[2], same)
+    with pytest.raises(ValueError, match='leave some for training'): split_indices(y, val=0, test=100)
+    with pytest.raises(ValueError, match='below 1'): split_indices(y, val=0, test=2.0)
+    with pytest.raises(ValueError, match='number of rows'): split_indices(y, val=-3)
+    with patch.dict(os.environ, {'TLTUTOR_SMOKE': '1'}):                # smoke mode: a full-scale count on capped data
+        assert len(split_indices(y, val=0, test=2000)[2]) == 25            # at most a quarter of the rows
+
+
 def test_tensor_loader_errors():
     with pytest.raises(ValueError, match='must match'): tensor_loader(torch.zeros(3, 2), torch.zeros(4))
 

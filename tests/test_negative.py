@@ -49,8 +49,41 @@ def test_verdicts():
     assert noisy.mean > 0 and noisy.ci_low < 0 < noisy.ci_high and noisy.verdict == 'inconclusive'
     tie = negative_transfer_gap([0.2, 0.2], [0.2, 0.2], metric='error')
     assert tie.mean == 0 and tie.verdict == 'inconclusive'
-    const = negative_transfer_gap([0.3, 0.3], [0.2, 0.2], metric='error')   # zero spread, clear sign
+    with pytest.warns(UserWarning, match='zero width'):
+        const = negative_transfer_gap([0.3, 0.3, 0.3], [0.2, 0.2, 0.2], metric='error')   # zero spread, clear sign
     assert const.half_width == pytest.approx(0) and const.verdict == 'negative'
+
+
+def test_a_verdict_needs_the_minimum_effect():
+    small = [0.503, 0.5035, 0.5028, 0.5031, 0.503]          # five seeds agree the source costs 0.3 points
+    r = negative_transfer_gap(small, [0.5]*5, metric='error')
+    assert r.ci_low > 0 and r.verdict == 'inconclusive' and r.below_min_effect and 'minimum effect 0.010' in repr(r)
+    assert negative_transfer_gap(small, [0.5]*5, metric='error', min_effect=0).verdict == 'negative'
+    big = negative_transfer_gap([0.53, 0.54, 0.52], [0.5]*3, metric='error', min_effect=0.01)
+    assert big.verdict == 'negative' and not big.below_min_effect and 'minimum' not in repr(big)
+    assert negative_transfer_gap([0.5]*3, [0.53, 0.54, 0.52], metric='error').verdict == 'positive'
+    for bad in (-0.01, 1, True, '1%'):
+        with pytest.raises(ValueError, match='min_effect'): negative_transfer_gap([.5, .4], [.4, .4], metric='error', min_effect=bad)
+
+
+def test_warnings_for_a_zero_width_interval_and_two_seeds():
+    with pytest.warns(UserWarning, match='zero width') as rec:     # the case: one image's gap on every seed
+        r = negative_transfer_gap([0.497]*6, [0.5]*6, metric='accuracy')
+    assert r.verdict == 'inconclusive' and not any('paired seeds' in str(w.message) for w in rec)
+    with pytest.warns(UserWarning, match='only 2 paired seeds'): negative_transfer_gap([.3, .32], [.2, .21], metric='error')
+
+
+def test_callable_arms_are_seeded_by_their_seed():
+    draw = lambda s: float(np.random.rand())        # an arm that forgets to seed itself
+    a = negative_transfer_gap(draw, lambda s: 0.5, [0, 1, 2], metric='error')
+    np.random.rand(7)                                # whatever ran in between
+    b = negative_transfer_gap(draw, lambda s: 0.5, [0, 1, 2], metric='error')
+    assert a.err_with == b.err_with and len(set(a.err_with)) == 3
+    c = negative_transfer_gap(draw, lambda s: 0.5, [0, 1, 2], metric='error', seed_arms=False)
+    assert c.err_with != a.err_with                  # unseeded: the global generator's state decides
+    with pytest.raises(ValueError, match='seed_arms=False'): negative_transfer_gap(draw, draw, ['a', 'b'], metric='error')
+    assert negative_transfer_gap(draw, draw, ['a', 'b', 'c'], metric='error', seed_arms=False).n == 3
+    assert negative_transfer_gap(draw, draw, list(np.arange(3)), metric='error').n == 3   # numpy integers are seeds too
 
 
 def test_callables_are_called_once_per_seed_with_the_seed():
@@ -228,7 +261,15 @@ def test_decide_transfer_from_a_gap():
     pos = negative_transfer_gap([.1, .11, .1], [.2, .2, .21], metric='error')
     inc = negative_transfer_gap([.25, .18, .22, .2], [.2]*4, metric='error')
     assert decide_transfer(neg).choice == 'scratch' and decide_transfer(pos).choice == 'transfer'
-    assert decide_transfer(inc).choice == 'transfer' and decide_transfer(inc, on_inconclusive='scratch').choice == 'scratch'
+    assert inc.verdict == 'inconclusive' and inc.mean > 0
+    d = decide_transfer(inc)                          # default: follow the point estimate, and say the evidence is weak
+    assert d.choice == 'scratch' and 'point estimate' in d.reason
+    helps = negative_transfer_gap([.15, .22, .18, .2], [.2]*4, metric='error')
+    assert helps.verdict == 'inconclusive' and helps.mean < 0 and decide_transfer(helps).choice == 'transfer'
+    more = decide_transfer(inc, on_inconclusive='inconclusive')
+    assert more.choice == 'inconclusive' and 'collect more evidence' in more.reason
+    assert decide_transfer(inc, on_inconclusive='transfer').choice == 'transfer'
+    assert decide_transfer(inc, on_inconclusive='scratch').choice == 'scratch'
     d = decide_transfer(neg)
     assert isinstance(d, Decision) and 'hurts' in str(d) and str(d).startswith('scratch')
 

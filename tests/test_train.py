@@ -89,3 +89,22 @@ def test_keyboard_interrupt_keeps_best_weights():
     h = fit(model, tensor_loader(x, y, bs=20), tensor_loader(x, y), epochs=10, lr=0.1, extra_loss=boom, progress=False)
     assert h.interrupted and len(h) == 2
     assert evaluate(model, tensor_loader(x, y))['accuracy'] == h.best['valid_accuracy']
+
+
+def test_freeze_bn_stats_keeps_frozen_batchnorm_on_the_source_statistics():
+    from tltutor.models import set_trainable
+    set_seed(0)
+    x, y = torch.randn(64, 4)*3 + 5, torch.arange(64) % 2
+    def net():
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+        set_trainable(m[:2], False)                      # a frozen bottom with its BatchNorm
+        return m
+    kept, moved = net(), net()
+    stats0 = kept[1].running_mean.clone()
+    fit(kept, tensor_loader(x, y, bs=16), epochs=1, freeze_bn_stats=True, progress=False)
+    fit(moved, tensor_loader(x, y, bs=16), epochs=1, progress=False)
+    assert torch.equal(kept[1].running_mean, stats0)               # frozen BN: the source's statistics
+    assert not torch.equal(moved[1].running_mean, stats0)          # default: train mode re-estimates them
+    assert not torch.equal(kept[4].running_mean, torch.zeros(8))   # a trainable BN still learns its statistics
+    assert kept.training and kept[1].training is False

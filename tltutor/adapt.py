@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_domain_adaptation.ipynb #859f5fc1
 from __future__ import annotations
-import math
+import math, warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -125,18 +125,27 @@ class AdaptLoss(nn.Module):
     "Base of the adaptation losses: a `TargetStream`, a weight ramped by `dann_lambda`, a step count and per-step `records`."
     def __init__(self, target, # unlabelled target inputs (tensor) or a DataLoader
                  weight:float=1., # the final λ
-                 total_steps:int|None=None, # ramp λ with dann_lambda over this many steps (None: constant)
+                 total_steps:int|str|None=None, # ramp λ with dann_lambda over this many steps; 'auto': fit's steps; None: constant
                  bs:int=64, seed:int=0):
         super().__init__()
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             raise ValueError(f"weight={weight!r}: the alignment weight λ must be a number >= 0.")
-        if total_steps is not None and (not isinstance(total_steps, int) or total_steps < 1):
-            raise ValueError(f"total_steps={total_steps!r}: pass the number of training steps (>= 1), or None for a constant weight.")
+        if total_steps not in (None, 'auto') and (isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1):
+            raise ValueError(f"total_steps={total_steps!r}: pass the number of training steps (>= 1), 'auto' (fit's own), "
+                             "or None for a constant weight.")
         self.stream, self.weight, self.total_steps = TargetStream(target, bs, seed), float(weight), total_steps
-        self.step, self.records = 0, []
+        self.auto, self.step, self.records = total_steps == 'auto', 0, []
+
+    def plan(self, steps:int):
+        "Called by `fit` before training with its number of optimiser steps: fills in `total_steps='auto'`."
+        if self.auto: self.total_steps = steps
 
     def coeff(self) -> float:
         "The weight at the current step."
+        if self.total_steps == 'auto':
+            warnings.warn("total_steps='auto' but nothing planned the run: fit does this; in a loop of your own call "
+                          "loss.plan(total_steps) first. Using the constant weight.", stacklevel=3)
+            return self.weight
         if not self.total_steps: return self.weight
         return self.weight*dann_lambda(min(self.step/self.total_steps, 1.))
 
@@ -164,11 +173,18 @@ def alignment_loss(divergence:Callable, # e.g. mmd_loss or coral_loss
     return AlignmentLoss(divergence, target, weight, total_steps, bs, seed)
 
 def adapt_opt(model:nn.Module, *losses:nn.Module, # the model and any losses with parameters (DANN's discriminator)
-              lr:float=1e-3, weight_decay:float=0.01) -> torch.optim.Optimizer:
+              lr:float=1e-3, weight_decay:float=0.01,
+              loss_lr:float|None=None, # learning rate of the losses' parameters (the discriminator); None: `lr`
+             ) -> torch.optim.Optimizer:
     "AdamW over the trainable parameters of the model and of the losses: pass it to `fit(opt=...)`."
-    ps = [p for m in (model,) + losses for p in m.parameters() if p.requires_grad]
-    if not ps: raise ValueError("nothing to train: the model and the losses have no trainable parameters.")
-    return torch.optim.AdamW(ps, lr=lr, weight_decay=weight_decay)
+    mine = [p for p in model.parameters() if p.requires_grad]
+    theirs = [p for m in losses for p in m.parameters() if p.requires_grad]
+    if not mine + theirs: raise ValueError("nothing to train: the model and the losses have no trainable parameters.")
+    if loss_lr is None or not theirs: return torch.optim.AdamW(mine + theirs, lr=lr, weight_decay=weight_decay)
+    if isinstance(loss_lr, bool) or not isinstance(loss_lr, (int, float)) or not loss_lr > 0:
+        raise ValueError(f"loss_lr={loss_lr!r}: the discriminator's learning rate must be a number > 0 (or None for lr).")
+    groups = ([{'params': mine}] if mine else []) + [{'params': theirs, 'lr': float(loss_lr)}]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
 
 # %% ../nbs/06_domain_adaptation.ipynb #4f77399b
 class GradientReverse(torch.autograd.Function):
@@ -203,16 +219,35 @@ def domain_discriminator(in_dim:int, hidden:int=256) -> nn.Sequential:
 
 class DomainAdversarialLoss(AdaptLoss):
     "DANN as an `extra_loss`: the discriminator's BCE on [z_src; R_λ(z_tgt)], through a gradient-reversal layer."
-    def __init__(self, discriminator:nn.Module, target, weight:float=1., total_steps:int|None=None,
-                 bs:int=64, seed:int=0, check_after:int=3):
+    def __init__(self, discriminator:nn.Module, target, weight:float=1., total_steps:int|str|None='auto',
+                 bs:int=64, seed:int=0, check_after:int=1, # steps after which an unchanged discriminator is an error
+                 warn_after:int=50, # warn if, over this many steps from half-way, the discriminator sat near 100 % or 50 %
+                ):
         super().__init__(target, weight, total_steps, bs, seed)
         self.discriminator, self.grl, self.check_after, self._w0 = discriminator, GradientReverseLayer(0.), check_after, None
+        self.warn_after = warn_after
+
+    def _check_accuracy(self):
+        "Warn once, when λ has ramped up (half-way through, at least `warn_after` steps in), if the adversarial game is not being played."
+        half = self.total_steps//2 if isinstance(self.total_steps, int) else 0
+        if self.step != half + self.warn_after: return
+        acc = float(np.mean(self.records[-self.warn_after:]))
+        span = f"steps {self.step - self.warn_after + 1}–{self.step}"
+        if acc >= 0.98:
+            warnings.warn(f"the domain discriminator was {acc:.1%} accurate over {span}: the domains "
+                          "stay perfectly separable, so the features are not being aligned. Raise weight (λ), lower the "
+                          "discriminator's rate (adapt_opt(..., loss_lr=...)), or give the feature extractor more to learn.",
+                          stacklevel=3)
+        elif acc <= 0.55:
+            warnings.warn(f"the domain discriminator was at chance ({acc:.1%}) over {span}: either the "
+                          "domains already look alike (nothing to adapt) or it is not learning (too small, or its rate too low).",
+                          stacklevel=3)
 
     def _check_trained(self):
         w = next(self.discriminator.parameters())
         if self.step == 0: self._w0 = w.detach().clone()
         elif self.step == self.check_after and self._w0 is not None and torch.equal(self._w0, w.detach()):
-            raise ValueError(f"the domain discriminator has not changed in {self.check_after} steps: it is not being trained. "
+            raise ValueError(f"the domain discriminator has not changed after {self.check_after} optimiser step(s): it is not being trained. "
                              "Give fit an optimiser over it too: fit(..., opt=adapt_opt(model, loss), extra_loss=loss).")
 
     def forward(self, model, inputs, logits, y) -> torch.Tensor:
@@ -223,10 +258,13 @@ class DomainAdversarialLoss(AdaptLoss):
         out = self.discriminator(self.grl(torch.cat([zs, zt]))).squeeze(-1).float()
         d = torch.cat([torch.zeros(len(zs)), torch.ones(len(zt))]).to(out.device)
         self.records.append(float(((out > 0).float() == d).float().mean()))
+        self._check_accuracy()
         return F.binary_cross_entropy_with_logits(out, d)
 
 def dann_loss(in_dim:int, # size of the features z
-              target, weight:float=1., total_steps:int|None=None, hidden:int=256, bs:int=64, seed:int=0) -> DomainAdversarialLoss:
+              target, weight:float=1.,
+              total_steps:int|str|None='auto', # Ganin's λ ramp over fit's steps by default; an int, or None for a constant λ
+              hidden:int=256, bs:int=64, seed:int=0) -> DomainAdversarialLoss:
     "DANN's domain-adversarial `extra_loss` with a fresh `domain_discriminator`; train it with `adapt_opt(model, loss)`."
     return DomainAdversarialLoss(domain_discriminator(in_dim, hidden), target, weight, total_steps, bs, seed)
 

@@ -17,7 +17,7 @@ __all__ = ['SCALES', 'SMOKE_BATCHES', 'SMOKE_ROWS', 'QUICK_THREADS', 'is_smoke',
 
 # %% ../nbs/api/00_core.ipynb #71735fb0
 SCALES = ('quick', 'full')
-SMOKE_BATCHES, SMOKE_ROWS = 2, 400   # smoke mode: batches per training run, rows per dataset
+SMOKE_BATCHES, SMOKE_ROWS = 2, 2500   # smoke mode: batches per training run, rows per dataset (enough for every lesson's splits)
 
 def _env_int(name:str, default:int, lo:int=0) -> int:
     "The integer environment variable `name` (`default` when unset), or an error that names it."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/01_data.ipynb #df922f7f
 from __future__ import annotations
-import bz2, csv, gzip, hashlib, importlib.util, re, sys
+import bz2, csv, gzip, hashlib, importlib.util, math, numbers, re, sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .core import assets_dir, get_scale, is_smoke, rng, shift_seed, smoke_rows, torch_generator
+from .core import SMOKE_ROWS, assets_dir, get_scale, is_smoke, rng, shift_seed, torch_generator
 
 # %% auto #0
 __all__ = ['SETUP_CMD', 'ASSETS', 'FASHION_CLASSES', 'IMAGE_DOMAINS', 'VADER_FILES', 'TEXT_DOMAINS', 'AssetMissingError',
@@ -145,7 +145,6 @@ def report_assets() -> int:
 # %% ../nbs/api/01_data.ipynb #0aa55e08
 def _smoke_keep(labels) -> np.ndarray:
     "Indices of the first rows of every class, `SMOKE_ROWS` in all (in their original order)."
-    from tltutor.core import SMOKE_ROWS
     labels = np.asarray(labels); classes = np.unique(labels)
     per = -(-SMOKE_ROWS//len(classes))
     return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per] for c in classes]))[:SMOKE_ROWS]
@@ -155,9 +154,9 @@ def smoke_subset(x, # images [N,...] (with `y`), or a `datasets.Dataset` with a 
     "The data unchanged, or in smoke mode (`TLTUTOR_SMOKE=1`) only `SMOKE_ROWS` rows of it, every class kept."
     if not is_smoke(): return x if y is None else (x, y)
     if y is None:
-        if len(x) <= smoke_rows(len(x)): return x
+        if len(x) <= SMOKE_ROWS: return x
         return x.select(_smoke_keep(x['label']).tolist())
-    if len(y) <= smoke_rows(len(y)): return x, y
+    if len(y) <= SMOKE_ROWS: return x, y
     keep = torch.from_numpy(_smoke_keep(y.numpy()))
     return x[keep], y[keep]
 
@@ -294,19 +293,32 @@ def _as_numpy_labels(y) -> np.ndarray:
     if y.ndim != 1 or len(y) == 0: raise ValueError(f"labels must be a non-empty 1-d sequence; got shape {y.shape}.")
     return y
 
+def _split_part(part, n:int, name:str):
+    "A split's size as scikit-learn takes it: a fraction as given, or a count (in smoke mode at most a quarter of the data)."
+    if isinstance(part, bool) or not isinstance(part, numbers.Real) or part < 0:
+        raise ValueError(f"{name}={part!r}: give a fraction in [0, 1) or a number of rows (an int).")
+    if isinstance(part, numbers.Integral): return min(int(part), n//4) if is_smoke() else int(part)   # smoke: capped data
+    if part >= 1: raise ValueError(f"{name}={part}: a fraction must be below 1 (or give a number of rows, an int).")
+    return float(part)
+
 def split_indices(y, # labels (tensor, array or list)
-                  val:float=0.2, # fraction for validation
-                  test:float=0.2, # fraction for test
+                  val:float|int=0.2, # validation: a fraction of all rows, or a number of rows
+                  test:float|int=0.2, # test: a fraction of all rows, or a number of rows
                   seed:int=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Stratified train / validation / test index arrays."
     from sklearn.model_selection import train_test_split
     y = _as_numpy_labels(y)
-    if not (0 <= val < 1 and 0 < test < 1 and val + test < 1):
-        raise ValueError(f"val={val}, test={test}: need 0 <= val, 0 < test and val + test < 1.")
-    idx = np.arange(len(y))
+    n = len(y)
+    val, test = _split_part(val, n, 'val'), _split_part(test, n, 'test')
+    rows = lambda part: part if isinstance(part, int) else math.ceil(part*n)   # scikit-learn rounds fractions up
+    if not (test > 0 and rows(val) + rows(test) < n and (isinstance(val, int) or isinstance(test, int) or val + test < 1)):
+        raise ValueError(f"val={val}, test={test} of {n} rows: need 0 <= val, 0 < test and val + test < 1 "
+                         "(fractions, or numbers of rows that leave some for training).")
+    idx = np.arange(n)
     rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=shift_seed(seed))
     if val == 0: return np.sort(rest), np.array([], dtype=int), np.sort(te)
-    tr, va = train_test_split(rest, test_size=val/(1-test), stratify=y[rest], random_state=shift_seed(seed))
+    val_of_rest = val if isinstance(val, int) else val/(1 - test) if isinstance(test, float) else val*n/len(rest)
+    tr, va = train_test_split(rest, test_size=val_of_rest, stratify=y[rest], random_state=shift_seed(seed))
     return np.sort(tr), np.sort(va), np.sort(te)
 
 def few_shot(y, # labels to draw from

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_negative_transfer.ipynb #59f037b0
 from __future__ import annotations
-import math, numbers
+import math, numbers, warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .core import set_seed
 from .models import get_head, set_trainable
 
 # %% auto #0
@@ -34,6 +35,7 @@ class NTGResult:
     ci_high:float      # upper end
     confidence:float   # e.g. 0.95
     verdict:str        # 'negative', 'positive' or 'inconclusive'
+    min_effect:float = 0.0  # the smallest |mean gap| a verdict other than 'inconclusive' needed
 
     @property
     def n(self) -> int: return len(self.gaps)
@@ -44,9 +46,14 @@ class NTGResult:
     def short(self) -> str:
         "`+0.091±0.011` — the mean and the interval's half-width, for tables."
         return f"{self.mean:+.3f}±{self.half_width:.3f}"
+    @property
+    def below_min_effect(self) -> bool:
+        "Whether the interval excludes 0 but the gap is smaller than `min_effect` (so the verdict is 'inconclusive')."
+        return (self.ci_low > 0 or self.ci_high < 0) and abs(self.mean) < self.min_effect
     def __repr__(self):
+        why = f" (|gap| < the minimum effect {self.min_effect:.3f})" if self.below_min_effect else ''
         return (f"NTG {self.mean:+.3f} ± {self.half_width:.3f} ({self.confidence:.0%} CI [{self.ci_low:+.3f}, "
-                f"{self.ci_high:+.3f}], {self.n} seeds): {self.verdict}")
+                f"{self.ci_high:+.3f}], {self.n} seeds): {self.verdict}{why}")
     __str__ = __repr__
 
 # %% ../nbs/05_negative_transfer.ipynb #4ea2c502
@@ -65,9 +72,17 @@ def _score(v, metric:str, arm:str, seed) -> float:
         raise ValueError(f"{arm}(seed={seed!r}) returned {v!r}, but a target {metric} lies in [0, 1]{hint}.")
     return v
 
-def _per_seed(arm, seeds, metric:str, name:str) -> list[float]:
-    "Call `arm` once per seed (or read its per-seed values) and check every result."
-    if callable(arm): vals = [arm(s) for s in seeds]
+def _seeded_call(arm, seed, name:str):
+    "`arm(seed)` after `set_seed(seed)` (keeping torch's thread count), so the run starts from its seed whatever ran before."
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed {seed!r}: seed_arms=True seeds {name} with set_seed(seed), which needs non-negative "
+                         "integer seeds; use such seeds, or pass seed_arms=False and seed the arms yourself.")
+    set_seed(int(seed), threads=torch.get_num_threads())
+    return arm(seed)
+
+def _per_seed(arm, seeds, metric:str, name:str, seed_arms:bool=True) -> list[float]:
+    "Call `arm` once per seed (seeding it first if `seed_arms`), or read its per-seed values, and check every result."
+    if callable(arm): vals = [_seeded_call(arm, s, name) if seed_arms else arm(s) for s in seeds]
     elif isinstance(arm, (Sequence, np.ndarray, torch.Tensor)) and not isinstance(arm, (str, bytes)):
         vals = list(arm)
         if len(vals) != len(seeds):
@@ -83,12 +98,21 @@ def negative_transfer_gap(with_source, # seed -> target accuracy/error of A(S, T
                           *,
                           metric:str, # what the arms return: 'accuracy' or 'error' (required: be explicit)
                           confidence:float=0.95, # level of the t-interval over the paired gaps
+                          min_effect:float=0.01, # smallest |mean gap| (in error, 0–1) that earns a verdict: 0.01 = one point
+                          seed_arms:bool=True, # call `set_seed(seed)` before each callable arm, so each run starts from its seed
                          ) -> NTGResult:
-    "The negative transfer gap ε_T(A(S,T)) − ε_T(A(∅,T)) over paired seeds, with a t-interval and a verdict."
+    """The negative transfer gap ε_T(A(S,T)) − ε_T(A(∅,T)) over paired seeds, with a t-interval and a verdict.
+
+    The verdict is 'negative' (the source hurt) when the interval lies above 0 and the mean gap is at least
+    `min_effect`, 'positive' when it lies below 0 and the mean is at most −`min_effect`, else 'inconclusive'.
+    A warning says when the interval has zero width (every seed gave the same gap: were the arms seeded?)
+    or rests on fewer than 3 seeds."""
     from scipy.stats import t as student_t
     if metric not in METRICS: raise ValueError(f"metric={metric!r}: say what the arms return, 'accuracy' or 'error'.")
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
         raise ValueError(f"confidence={confidence!r}: use a level strictly between 0 and 1, e.g. 0.95.")
+    if isinstance(min_effect, bool) or not isinstance(min_effect, numbers.Real) or not 0 <= min_effect < 1:
+        raise ValueError(f"min_effect={min_effect!r}: give the smallest gap that matters as an error difference in [0, 1), e.g. 0.01.")
     if seeds is None:
         lens = [len(a) for a in (with_source, without_source) if not callable(a) and hasattr(a, '__len__')]
         if not lens: raise ValueError("the arms are callables: pass the paired seeds, e.g. seeds=[0, 1, 2, 3].")
@@ -100,14 +124,20 @@ def negative_transfer_gap(with_source, # seed -> target accuracy/error of A(S, T
         raise ValueError(f"{len(seeds)} seed(s) {seeds}: a confidence interval needs at least 2 paired seeds (use 4 or more).")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds {seeds} repeat a seed: paired seeds must be distinct, or the runs are not independent.")
-    w, wo = _per_seed(with_source, seeds, metric, 'with_source'), _per_seed(without_source, seeds, metric, 'without_source')
+    w = _per_seed(with_source, seeds, metric, 'with_source', seed_arms)
+    wo = _per_seed(without_source, seeds, metric, 'without_source', seed_arms)
     if metric == 'accuracy': w, wo = [1 - v for v in w], [1 - v for v in wo]
     g = np.array(w) - np.array(wo)
     mean, k = float(g.mean()), len(g)
     half = float(student_t.ppf((1 + confidence)/2, k - 1) * g.std(ddof=1)/math.sqrt(k))
     lo, hi = mean - half, mean + half
-    verdict = 'negative' if lo > 0 else 'positive' if hi < 0 else 'inconclusive'
-    return NTGResult(tuple(seeds), tuple(w), tuple(wo), tuple(float(x) for x in g), mean, lo, hi, float(confidence), verdict)
+    if half < 1e-12: warnings.warn(f"every seed gave the same gap ({mean:+.4f}): the interval has zero width. Are the arms "
+                                "seeded by their seed argument (or is the test set a handful of images)?", stacklevel=2)
+    if k < 3: warnings.warn(f"only {k} paired seeds: the interval is too wide to trust; use 5 or more.", stacklevel=2)
+    verdict = ('negative' if lo > 0 and mean >= min_effect else 'positive' if hi < 0 and mean <= -min_effect
+               else 'inconclusive')
+    return NTGResult(tuple(seeds), tuple(w), tuple(wo), tuple(float(x) for x in g), mean, lo, hi, float(confidence),
+                     verdict, float(min_effect))
 
 # %% ../nbs/05_negative_transfer.ipynb #be02299d
 def l2_sp(model:nn.Module, # the network right after loading source weights and attaching a new head
@@ -210,23 +240,34 @@ def select_source(src, tgt, k, # how many to keep: an int, or a fraction in (0, 
 @dataclass(frozen=True)
 class Decision:
     "Whether to transfer or train from scratch, and why."
-    choice:str   # 'transfer' or 'scratch'
+    choice:str   # 'transfer', 'scratch', or 'inconclusive' (only with on_inconclusive='inconclusive')
     reason:str
     def __str__(self): return f"{self.choice}: {self.reason}"
     __repr__ = __str__
 
 def decide_transfer(evidence, # an `NTGResult` measured on validation data, or a domain distance (a number)
                     threshold:float|None=None, # for a distance: fall back to scratch above it
-                    on_inconclusive:str='transfer', # what an inconclusive gap decides
+                    on_inconclusive:str='estimate', # an inconclusive gap: 'estimate', 'inconclusive', 'transfer' or 'scratch'
                    ) -> Decision:
-    "Transfer, or fall back to training from scratch: from a measured gap's verdict, or a distance vs a threshold."
-    if on_inconclusive not in ('transfer', 'scratch'):
-        raise ValueError(f"on_inconclusive={on_inconclusive!r}: use 'transfer' or 'scratch'.")
+    """Transfer, or fall back to training from scratch: from a measured gap's verdict, or a distance vs a threshold.
+
+    A 'negative' verdict decides scratch, a 'positive' one transfer. An inconclusive gap decides by
+    `on_inconclusive`: 'estimate' (the default) follows the point estimate (scratch when the mean gap is above
+    0, i.e. the source hurt on average, else transfer) and says the evidence is weak; 'inconclusive' returns the
+    choice 'inconclusive' (collect more evidence: more seeds or more validation data); 'transfer' or
+    'scratch' fix the choice."""
+    if on_inconclusive not in ('estimate', 'inconclusive', 'transfer', 'scratch'):
+        raise ValueError(f"on_inconclusive={on_inconclusive!r}: use 'estimate', 'inconclusive', 'transfer' or 'scratch'.")
     if isinstance(evidence, NTGResult):
         if threshold is not None: raise ValueError("threshold applies to a distance, not to an NTGResult: drop it.")
         if evidence.verdict == 'negative': return Decision('scratch', f"the source hurts: {evidence}")
         if evidence.verdict == 'positive': return Decision('transfer', f"the source helps: {evidence}")
-        return Decision(on_inconclusive, f"no significant gap: {evidence}")
+        if on_inconclusive == 'inconclusive':
+            return Decision('inconclusive', f"collect more evidence (more seeds or validation data): {evidence}")
+        if on_inconclusive == 'estimate':
+            choice = 'scratch' if evidence.mean > 0 else 'transfer'
+            return Decision(choice, f"no clear gap, following the point estimate (weak evidence): {evidence}")
+        return Decision(on_inconclusive, f"no clear gap: {evidence}")
     if isinstance(evidence, bool) or not isinstance(evidence, numbers.Real) or math.isnan(evidence):
         raise TypeError(f"evidence={evidence!r}: pass an NTGResult or a domain distance (a number).")
     if threshold is None: raise ValueError("a distance needs a threshold: decide_transfer(d, threshold=...).")

@@ -66,13 +66,23 @@ def _autocast(device:torch.device, amp):
     return torch.autocast('cuda', dtype=torch.bfloat16 if amp == 'bf16' else torch.float16), amp
 
 # %% ../nbs/api/03_train.ipynb #963e3180
+class _FirstBatches:
+    "The first `n` batches of a loader, with a length: what `fit` trains on and `predict` reads in smoke mode."
+    def __init__(self, dl, n:int): self.dl, self.n = dl, min(n, len(dl))
+    def __len__(self): return self.n
+    def __iter__(self): return itertools.islice(iter(self.dl), self.n)
+
+def _smoke_cap(dl):
+    "`dl`, or in smoke mode (`TLTUTOR_SMOKE=1`) only its first `SMOKE_BATCHES` batches."
+    return _FirstBatches(dl, SMOKE_BATCHES) if is_smoke() else dl
+
 @torch.no_grad()
 def predict(model:nn.Module, dl, device=None, amp=None) -> tuple[torch.Tensor, torch.Tensor]:
     "Logits and labels of every batch of `dl`, on the CPU."
     dev = get_device(device) if device is not None else next(model.parameters()).device
     model.eval()
     logits, labels = [], []
-    for batch in (itertools.islice(dl, SMOKE_BATCHES) if is_smoke() else dl):   # smoke mode: a taste of the data
+    for batch in _smoke_cap(dl):
         x, y = split_batch(batch, dev)
         ctx, _ = _autocast(dev, amp)
         with ctx: out = forward(model, x)
@@ -168,14 +178,15 @@ def shard_loader(dl:DataLoader, rank:int, world:int) -> tuple[DataLoader, Distri
     if dl.num_workers: kw['prefetch_factor'] = dl.prefetch_factor
     return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, **kw), sampler
 
-# %% ../nbs/api/03_train.ipynb #c7d1451e
-class _FirstBatches:
-    "The first `n` batches of a loader, with a length: what `fit` trains on in smoke mode."
-    def __init__(self, dl, n:int): self.dl, self.n = dl, min(n, len(dl))
-    def __len__(self): return self.n
-    def __iter__(self): return itertools.islice(iter(self.dl), self.n)
-
 # %% ../nbs/api/03_train.ipynb #27604cef
+def _bn_to_eval(model:nn.Module) -> int:
+    "Put every BatchNorm layer whose affine weights are all frozen into eval mode; return how many."
+    n = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine and not any(p.requires_grad for p in m.parameters()):
+            m.eval(); n += 1
+    return n
+
 def fit(model:nn.Module,
         train_dl, # batches of (x, y) or HF dicts with 'labels'
         valid_dl=None, # evaluated every epoch; early stopping and best-weights restore use it
@@ -183,19 +194,27 @@ def fit(model:nn.Module,
         lr:float=1e-3, # peak learning rate (ignored when `opt` is given)
         opt:torch.optim.Optimizer|None=None, # e.g. AdamW over `param_groups(...)`; default AdamW over trainable params
         loss_fn:Callable=F.cross_entropy,
-        extra_loss:Callable|None=None, # extra_loss(model, inputs, logits, y) -> scalar added to the loss
+        extra_loss:Callable|None=None, # extra_loss(model, inputs, logits, y) -> scalar added to the loss; its `plan(steps)`, if any, is called first
         weight_decay:float=0.01,
         sched:str|None='cosine', # 'cosine' (warm-up then cosine decay), or None for a constant rate
         monitor:str='accuracy', # validation metric to maximise ('loss' is minimised)
         patience:int|None=None, # stop after this many epochs without improvement
         restore_best:bool=True, # load the best validation weights at the end
         clip:float|None=1.0, # gradient-norm clipping (None: off)
+        freeze_bn_stats:bool=False, # keep BatchNorm layers whose weights are frozen in eval mode: they normalise with the source's statistics
         amp=None, # None: bf16 autocast on CUDA, off elsewhere; or False / 'bf16' / 'fp16'
         device=None, # default: get_device() (under torch.distributed on CUDA: cuda:LOCAL_RANK)
         progress:bool=True, # a progress bar over epochs (rank 0 only)
         distributed:bool|None=None, # data-parallel (DDP, sharded data); None: when a torch.distributed group of >1 is up
        ) -> History:
-    "Train `model` on `train_dl`, evaluating on `valid_dl` every epoch; return the `History`."
+    """Train `model` on `train_dl`, evaluating on `valid_dl` every epoch; return the `History`.
+
+    With `opt=` (e.g. `adapt_opt(model, dann)`, which also holds a DANN discriminator), `lr` and `weight_decay`
+    are the optimiser's own, but `sched` still shapes every parameter group's rate (warm-up, then cosine
+    decay to 0: the annealing DANN's recipe asks for) and `clip` still bounds the norm of all of `opt`'s
+    gradients together; pass `sched=None` / `clip=None` to turn either off. Before the first step `fit`
+    calls `extra_loss.plan(steps)` when the loss has one, with the number of optimiser steps it will take
+    (how DANN's λ ramp, `total_steps='auto'`, learns its length)."""
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r}: train for at least 1 epoch.")
     if len(train_dl) == 0: raise ValueError("train_dl is empty: there is nothing to train on.")
     world, rank = dist_info()
@@ -211,12 +230,13 @@ def fit(model:nn.Module,
         train_dl, sampler = shard_loader(train_dl, rank, world)
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == 'cuda' else None)
-    if is_smoke(): epochs, train_dl = 1, _FirstBatches(train_dl, SMOKE_BATCHES)   # smoke mode: does the path run at all?
+    if is_smoke(): epochs, train_dl = 1, _smoke_cap(train_dl)   # smoke mode: does the path run at all?
     if opt is None:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params: raise ValueError("the model has no trainable parameters: unfreeze some (freeze_bottom(model, 0)).")
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **adamw_impl(dev))
     steps = epochs*len(train_dl)
+    if hasattr(extra_loss, 'plan'): extra_loss.plan(steps)   # e.g. DANN's λ ramp over the whole run
     if sched == 'cosine':
         warm = max(1, steps//20)
         lam = lambda s: (s+1)/warm if s < warm else 0.5*(1 + math.cos(math.pi*(s-warm)/max(1, steps-warm)))
@@ -233,6 +253,7 @@ def fit(model:nn.Module,
     try:
         for epoch in bar:
             model.train()
+            if freeze_bn_stats: _bn_to_eval(model)
             if sampler is not None: sampler.set_epoch(epoch)
             t0, n = time.perf_counter(), 0
             tot, correct = torch.zeros((), dtype=acc, device=dev), torch.zeros((), dtype=torch.long, device=dev)
