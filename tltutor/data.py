@@ -311,13 +311,13 @@ def split_indices(y, # labels (tensor, array or list)
     n = len(y)
     val, test = _split_part(val, n, 'val'), _split_part(test, n, 'test')
     rows = lambda part: part if isinstance(part, int) else math.ceil(part*n)   # scikit-learn rounds fractions up
-    if not (test > 0 and rows(val) + rows(test) < n and (isinstance(val, int) or isinstance(test, int) or val + test < 1)):
+    if not (test > 0 and rows(val) + rows(test) < n):
         raise ValueError(f"val={val}, test={test} of {n} rows: need 0 <= val, 0 < test and val + test < 1 "
                          "(fractions, or numbers of rows that leave some for training).")
     idx = np.arange(n)
     rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=shift_seed(seed))
     if val == 0: return np.sort(rest), np.array([], dtype=int), np.sort(te)
-    val_of_rest = val if isinstance(val, int) else val/(1 - test) if isinstance(test, float) else val*n/len(rest)
+    val_of_rest = val/(1 - test) if isinstance(val, float) and isinstance(test, float) else rows(val)   # a share of `rest`, or rows
     tr, va = train_test_split(rest, test_size=val_of_rest, stratify=y[rest], random_state=shift_seed(seed))
     return np.sort(tr), np.sort(va), np.sort(te)
 

@@ -68,7 +68,7 @@ def _autocast(device:torch.device, amp):
 # %% ../nbs/api/03_train.ipynb #963e3180
 class _FirstBatches:
     "The first `n` batches of a loader, with a length: what `fit` trains on and `predict` reads in smoke mode."
-    def __init__(self, dl, n:int): self.dl, self.n = dl, min(n, len(dl))
+    def __init__(self, dl, n:int): self.dl, self.n = dl, min(n, len(dl)) if hasattr(dl, '__len__') else n
     def __len__(self): return self.n
     def __iter__(self): return itertools.islice(iter(self.dl), self.n)
 
@@ -179,13 +179,11 @@ def shard_loader(dl:DataLoader, rank:int, world:int) -> tuple[DataLoader, Distri
     return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, **kw), sampler
 
 # %% ../nbs/api/03_train.ipynb #27604cef
-def _bn_to_eval(model:nn.Module) -> int:
-    "Put every BatchNorm layer whose affine weights are all frozen into eval mode; return how many."
-    n = 0
+def _bn_to_eval(model:nn.Module):
+    "Put every BatchNorm layer whose affine weights are all frozen into eval mode."
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine and not any(p.requires_grad for p in m.parameters()):
-            m.eval(); n += 1
-    return n
+            m.eval()
 
 def fit(model:nn.Module,
         train_dl, # batches of (x, y) or HF dicts with 'labels'
