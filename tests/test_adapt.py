@@ -1,6 +1,7 @@
 """Tests of tltutor.adapt: the gradient-reversal layer (exact, property-based), the λ schedule, the loss pieces
-as `fit` extra losses, the contrastive loss, target streams, source weights, reverse validation and bad inputs."""
-import copy, math
+as `fit` extra losses, the contrastive loss, target streams, source weights, reverse validation, importance-weighted validation (DEV / IWCV), the collapse check
+and bad inputs."""
+import copy, functools, math
 
 import warnings
 
@@ -12,8 +13,8 @@ from hypothesis import given, settings, strategies as st
 
 from tltutor.adapt import (FeatureClassifier, GradientReverse, GradientReverseLayer, MultiSourceAlignment, TargetStream,
                            adapt_opt, alignment_loss, class_contrastive_loss, contrastive_alignment, dann_lambda,
-                           dann_loss, extract_features, grad_reverse, mlp_classifier, reverse_validation, small_cnn,
-                           source_weights)
+                           collapsed, dann_loss, dev_risk, extract_features, grad_reverse, mlp_classifier, prediction_shares,
+                           reverse_validation, small_cnn, source_weights)
 from tltutor.data import tensor_loader
 from tltutor.divergence import coral_loss, mmd_loss
 from tltutor.train import fit
@@ -274,3 +275,54 @@ def test_reverse_validation_rewards_consistent_pseudo_labels():
     far = reverse_validation(model, xs[:100], ys[:100], blobs(2, n=200, shift=-6.0)[0])
     assert same > 0.85 and far < same
     with pytest.raises(ValueError, match='must match'): reverse_validation(model, xs[:10], ys[:9], xs)
+
+
+@functools.lru_cache(maxsize=None)
+def trained_blob_model(seed=0):
+    "One small MLP trained on two Gaussian blobs (shared by the tests below, which never modify it)."
+    torch.manual_seed(seed)
+    xs, ys = blobs(seed, n=400)
+    model = mlp_classifier(8, 2, dropout=0.0)
+    fit(model, tensor_loader(xs, ys, bs=32, shuffle=True), epochs=10, lr=1e-2, progress=False)
+    return model
+
+
+def test_dev_risk_matches_the_validation_loss_without_a_shift_and_rises_with_one():
+    model = trained_blob_model()
+    tr, (va, vy) = blobs(1, n=400)[0], blobs(2, n=400)
+    with torch.no_grad(): val_loss = nn.functional.cross_entropy(model(va), vy).item()
+    same = dev_risk(model, tr, va, vy, blobs(3, n=400)[0])
+    iw_same = dev_risk(model, tr, va, vy, blobs(3, n=400)[0], control_variate=False)
+    assert abs(same - val_loss) < 0.3*val_loss + 0.02 and abs(iw_same - val_loss) < 0.3*val_loss + 0.02
+    xt, yt = blobs(4, n=400, shift=1.5)                  # a shift that moves points across the boundary
+    with torch.no_grad(): tgt_loss = nn.functional.cross_entropy(model(xt), yt).item()
+    assert tgt_loss > 2*val_loss                            # the premise: the shift hurts
+    assert dev_risk(model, tr, va, vy, xt) > same           # and DEV sees the risk rise, without target labels
+
+
+def test_dev_control_variate_changes_only_the_variance_term():
+    model = trained_blob_model()
+    tr, (va, vy), xt = blobs(1, n=300)[0], blobs(2, n=300), blobs(3, n=300, shift=0.7)[0]
+    dev, iw = dev_risk(model, tr, va, vy, xt), dev_risk(model, tr, va, vy, xt, control_variate=False)
+    assert math.isfinite(dev) and math.isfinite(iw) and dev != iw
+
+
+def test_prediction_shares_and_collapse():
+    model = trained_blob_model()
+    x = blobs(5, n=200)[0]
+    shares = prediction_shares(model, x)
+    assert shares.shape == (2,) and abs(shares.sum() - 1) < 1e-9 and shares.min() > 0.3
+    assert not collapsed(model, x)
+    stuck = copy.deepcopy(model)
+    with torch.no_grad(): stuck.head.bias.copy_(torch.tensor([0., 1e4]))   # everything -> class 1
+    assert prediction_shares(stuck, x)[1] == 1.0 and collapsed(stuck, x) and collapsed(stuck, x, max_share=1.0) is False
+
+
+def test_selection_helpers_bad_inputs():
+    model = trained_blob_model()
+    x, y = blobs(0, n=20)
+    with pytest.raises(ValueError, match='empty'): prediction_shares(model, x[:0])
+    with pytest.raises(ValueError, match=r'\(1/K, 1\]'): collapsed(model, x, max_share=0.5)
+    with pytest.raises(ValueError, match=r'\(1/K, 1\]'): collapsed(model, x, max_share=True)
+    with pytest.raises(ValueError, match='must match'): dev_risk(model, x, x, y[:5], x)
+    with pytest.raises(ValueError, match='at least 2'): dev_risk(model, x[:1], x, y, x)

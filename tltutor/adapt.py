@@ -21,7 +21,7 @@ __all__ = ['FeatureClassifier', 'small_cnn', 'mlp_classifier', 'extract_features
            'AlignmentLoss', 'alignment_loss', 'adapt_opt', 'GradientReverse', 'grad_reverse', 'GradientReverseLayer',
            'domain_discriminator', 'DomainAdversarialLoss', 'dann_loss', 'class_contrastive_loss',
            'ContrastiveAlignmentLoss', 'contrastive_alignment', 'MultiSourceAlignment', 'source_weights',
-           'reverse_validation']
+           'reverse_validation', 'prediction_shares', 'collapsed', 'dev_risk']
 
 # %% ../nbs/06_domain_adaptation.ipynb #b8c7bb34
 class FeatureClassifier(nn.Module):
@@ -350,3 +350,51 @@ def reverse_validation(model:FeatureClassifier, src_x:torch.Tensor, src_y:torch.
     centroids = torch.stack([zt[yt == c].mean(0) for c in classes])
     pred = classes[torch.cdist(zs, centroids).argmin(1)]
     return float((pred == src_y.cpu()).float().mean())
+
+# %% ../nbs/06_domain_adaptation.ipynb #08949d43
+@torch.no_grad()
+def prediction_shares(model:FeatureClassifier, x:torch.Tensor, # inputs [N, ...] (unlabelled target data)
+                      bs:int=500) -> np.ndarray:
+    "The prediction histogram: the fraction of `x` the model assigns to each class, [num_classes]."
+    if len(x) == 0: raise ValueError("x is empty: pass the unlabelled target inputs [N, ...].")
+    z = extract_features(model, x, bs).to(next(model.parameters()).device)
+    pred = model.head(z).argmax(1).cpu()
+    k = model.head.out_features if isinstance(model.head, nn.Linear) else int(pred.max()) + 1
+    return np.bincount(pred.numpy(), minlength=k)/len(pred)
+
+def collapsed(model:FeatureClassifier, x:torch.Tensor, # the model and unlabelled target inputs
+              max_share:float=0.8, # the largest share of one class allowed (a balanced target gives about 1/K each)
+             ) -> bool:
+    "True when one class takes more than `max_share` of the model's predictions on `x` (the model collapsed)."
+    shares = prediction_shares(model, x)
+    if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not 1/len(shares) < max_share <= 1:
+        raise ValueError(f"max_share={max_share!r}: it must be in (1/K, 1] = ({1/len(shares):.3g}, 1] for K={len(shares)} classes.")
+    return bool(shares.max() > max_share)
+
+@torch.no_grad()
+def dev_risk(model:FeatureClassifier, src_train_x:torch.Tensor, # source inputs the domain classifier learns from
+             src_val_x:torch.Tensor, src_val_y:torch.Tensor, # labelled source validation data, to be weighted
+             tgt_x:torch.Tensor, # unlabelled target inputs
+             control_variate:bool=True, # DEV (You et al. 2019); False: plain importance-weighted validation (IWCV)
+             C:float=1.0, # inverse regularisation of the logistic-regression domain classifier
+            ) -> float:
+    "Estimated target risk (cross-entropy; lower is better) from source validation losses weighted by p_T(z)/p_S(z)."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    if len(src_val_x) != len(src_val_y):
+        raise ValueError(f"src_val_x has {len(src_val_x)} items but src_val_y has {len(src_val_y)}: they must match.")
+    if len(src_train_x) < 2 or len(tgt_x) < 2 or len(src_val_x) < 2:
+        raise ValueError("dev_risk needs at least 2 source-train, 2 source-validation and 2 target inputs.")
+    zs, zt, zv = (extract_features(model, x).numpy() for x in (src_train_x, tgt_x, src_val_x))
+    dom = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    dom.fit(np.vstack([zs, zt]), np.r_[np.zeros(len(zs)), np.ones(len(zt))])
+    p = np.clip(dom.predict_proba(zv)[:, 1], 1e-6, 1 - 1e-6)
+    w = p/(1 - p)*len(zs)/len(zt)
+    logits = model.head(torch.from_numpy(zv).to(next(model.parameters()).device)).float().cpu()
+    loss = F.cross_entropy(logits, src_val_y.cpu(), reduction='none').numpy().astype(np.float64)
+    wl = w*loss
+    if not control_variate: return float(wl.mean())
+    var = w.var(ddof=1)
+    eta = -np.cov(wl, w)[0, 1]/var if var > 0 else 0.
+    return float(wl.mean() + eta*w.mean() - eta)
