@@ -354,7 +354,8 @@ def reverse_validation(model:FeatureClassifier, src_x:torch.Tensor, src_y:torch.
 # %% ../nbs/06_domain_adaptation.ipynb #08949d43
 @torch.no_grad()
 def prediction_shares(model:FeatureClassifier, x:torch.Tensor, # inputs [N, ...] (unlabelled target data)
-                      bs:int=500) -> np.ndarray:
+                      bs:int=500, # inputs per forward pass
+                     ) -> np.ndarray:
     "The prediction histogram: the fraction of `x` the model assigns to each class, [num_classes]."
     if len(x) == 0: raise ValueError("x is empty: pass the unlabelled target inputs [N, ...].")
     z = extract_features(model, x, bs).to(next(model.parameters()).device)
