@@ -40,6 +40,23 @@ def _checkpoint_for_other_model(path='/tmp/tltutor-bad-input-test/two-class.pt')
     train.save_checkpoint(_tiny(2), path)
     train.load_checkpoint(_tiny(3), path)
 
+def _fit_with_labels(labels):
+    "fit (one epoch) of a tiny two-class model on labels transformed by `labels`."
+    x, y = _xy()
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, labels(y)), batch_size=4)
+    return lambda: train.fit(_tiny(), dl, epochs=1, progress=False)
+
+def _fit_small_cnn_on(x):
+    "fit of lesson 03's 1-channel, 16 px small CNN on images `x` [8, C, H, W]."
+    from tltutor.finetune import small_cnn
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.arange(8) % 2), batch_size=8)
+    return lambda: train.fit(small_cnn(in_channels=1), dl, epochs=1, progress=False)
+
+def _with_value(shape, row, value):
+    "Random features of `shape` with one entry set to `value` (NaN, inf)."
+    t = torch.randn(*shape); t[row, 0] = value
+    return t
+
 def _text_loader_without_labels():
     from datasets import Dataset
     data.text_loader(Dataset.from_dict({'text': ['good', 'bad']}), tokenizer=None)
@@ -74,6 +91,20 @@ CASES = [
     ('a batch that is neither (x, y) nor a dict', lambda: train.split_batch(torch.ones(3), 'cpu'), TypeError, "dict with 'labels'"),
     ('source and target features of different sizes', lambda: divergence.mmd_loss(torch.rand(8, 3), torch.rand(8, 4)), ValueError, 'same feature extractor'),
     ('a batch too small for a covariance', lambda: divergence.coral_loss(torch.rand(1, 3), torch.rand(8, 3)), ValueError, 'at least 2'),
+    ('NaN in the source features of MMD', lambda: divergence.mmd_loss(_with_value((8, 4), 2, float('nan')), torch.randn(8, 4)), ValueError, 'src holds 1 NaN or infinite'),
+    ('infinity in the target features of MMD', lambda: divergence.mmd_loss(torch.randn(8, 4), _with_value((8, 4), 0, float('inf'))), ValueError, 'tgt holds 1 NaN or infinite'),
+    ('NaN in the features of CORAL', lambda: divergence.coral_loss(_with_value((8, 4), 1, float('nan')), torch.randn(8, 4)), ValueError, 'NaN or infinite'),
+    ('NaN in the features of the proxy A-distance', lambda: divergence.proxy_a_distance(_with_value((60, 4), 0, float('nan')), torch.randn(60, 4)), ValueError, 'src holds 1 NaN'),
+    ('a string where tensors are expected', lambda: data.tensor_loader('images', [0, 1]), TypeError, 'must be a torch.Tensor (or a numpy array / list)'),
+    ('a stratified split of classes too rare to split', lambda: data.split_indices(torch.tensor([0, 0, 1, 1, 2]), val=.2, test=.2), ValueError, 'the rarest, class 2, has 1'),
+    ('float labels', _fit_with_labels(lambda y: y.float()), TypeError, 'integer class indices; pass y.long()'),
+    ('int32 labels', _fit_with_labels(lambda y: y.int()), TypeError, 'int64 class indices; pass y.long()'),
+    ('labels shaped [N, 1]', _fit_with_labels(lambda y: y[:, None]), ValueError, 'pass y.squeeze(1)'),
+    ('one-hot labels', _fit_with_labels(lambda y: nn.functional.one_hot(y, 2).float()), TypeError, 'pass y.argmax(1)'),
+    ('float labels to evaluate', lambda: train.evaluate(_tiny(), torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*_xy()[:1], _xy()[1].float()), batch_size=4)), TypeError, 'pass y.long()'),
+    ('3-channel images into a 1-channel CNN', _fit_small_cnn_on(torch.zeros(8, 3, 16, 16)), ValueError, 'inputs of shape (8, 3, 16, 16)'),
+    ('28 px images into a CNN built for 16 px', _fit_small_cnn_on(torch.zeros(8, 1, 28, 28)), ValueError, 'the image size (size= / input_size=)'),
+    ('uint8 images', _fit_small_cnn_on(torch.zeros(8, 1, 16, 16, dtype=torch.uint8)), TypeError, 'not uint8'),
     ('corrupt checkpoint file', _corrupt_checkpoint, ValueError, 'corrupt or truncated'),
     ('checkpoint of a different model', _checkpoint_for_other_model, ValueError, 'does not fit this model'),
     ('missing checkpoint', lambda: train.load_checkpoint(_tiny(), '/nonexistent/model.pt'), FileNotFoundError, 'save one with save_checkpoint'),
@@ -88,4 +119,30 @@ def test_bad_input_names_problem_and_fix(what, call, exc, fragment):
 
 
 def test_table_is_big_enough():
-    assert len(CASES) >= 20
+    assert len(CASES) >= 45
+
+
+# --- inputs that used to fail and now work ------------------------------------------------------------------
+
+def test_tensor_loader_takes_numpy_and_lists():
+    import numpy as np
+    x, y = next(iter(data.tensor_loader(np.zeros((4, 3)), np.array([0, 1, 0, 1], dtype=np.int32), bs=4)))
+    assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (4, 3)
+    x, y = next(iter(data.tensor_loader([[0., 1.]]*4, [0, 1, 0, 1], bs=2)))
+    assert x.dtype == torch.float32 and y.tolist() == [0, 1] and x.shape == (2, 2)
+
+
+def test_fit_with_its_own_loss_takes_other_targets():
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4), torch.rand(8, 2)), batch_size=4)
+    h = train.fit(_tiny(), dl, epochs=1, progress=False, loss_fn=nn.functional.mse_loss)   # no label check for other losses
+    assert 'train_accuracy' not in h.records[0] and h.records[0]['train_loss'] > 0
+
+
+def test_embed_texts_of_nothing_keeps_the_width():
+    assert models.embed_texts([]).shape == (0, 384)
+
+
+def test_fit_takes_uint8_labels_as_cross_entropy_does():
+    x, y = _xy()
+    h = train.fit(_tiny(), data.tensor_loader(x, y.to(torch.uint8), bs=4), epochs=1, progress=False)
+    assert 0 <= h.records[0]['train_accuracy'] <= 1

@@ -315,10 +315,17 @@ def split_indices(y, # labels (tensor, array or list)
         raise ValueError(f"val={val}, test={test} of {n} rows: need 0 <= val, 0 < test and val + test < 1 "
                          "(fractions, or numbers of rows that leave some for training).")
     idx = np.arange(n)
-    rest, te = train_test_split(idx, test_size=test, stratify=y, random_state=shift_seed(seed))
+    def stratified(idx, size):
+        try: return train_test_split(idx, test_size=size, stratify=y[idx], random_state=shift_seed(seed))
+        except ValueError as e:
+            classes, counts = np.unique(y[idx], return_counts=True)
+            raise ValueError(f"split_indices cannot stratify {len(idx)} rows of {len(classes)} classes (the rarest, class "
+                             f"{classes[counts.argmin()]}, has {counts.min()}): every class needs rows in every part. Use more "
+                             f"data, merge or drop rare classes, or ask for a smaller val/test. (scikit-learn: {e})") from e
+    rest, te = stratified(idx, test)
     if val == 0: return np.sort(rest), np.array([], dtype=int), np.sort(te)
     val_of_rest = val/(1 - test) if isinstance(val, float) and isinstance(test, float) else rows(val)   # a share of `rest`, or rows
-    tr, va = train_test_split(rest, test_size=val_of_rest, stratify=y[rest], random_state=shift_seed(seed))
+    tr, va = stratified(rest, val_of_rest)
     return np.sort(tr), np.sort(va), np.sort(te)
 
 def few_shot(y, # labels to draw from
@@ -341,8 +348,19 @@ def few_shot(y, # labels to draw from
     return np.sort(np.concatenate(out))
 
 # %% ../nbs/api/01_data.ipynb #559d8b2b
-def tensor_loader(x:torch.Tensor, y:torch.Tensor, bs:int=64, shuffle:bool=False, seed:int=0, **kwargs) -> DataLoader:
+def _loader_tensor(a, name:str) -> torch.Tensor:
+    "A tensor from a tensor, numpy array or (nested) list: floats as float32, integer labels as int64."
+    if isinstance(a, torch.Tensor): return a
+    if not isinstance(a, (np.ndarray, list, tuple)):
+        raise TypeError(f"tensor_loader: {name} must be a torch.Tensor (or a numpy array / list), got {type(a).__name__}.")
+    t = torch.as_tensor(np.asarray(a))
+    return t.float() if t.is_floating_point() else t.long() if name == 'y' and not t.dtype == torch.bool else t
+
+def tensor_loader(x:torch.Tensor, # inputs [N, ...]: a tensor, numpy array or list (floats become float32)
+                  y:torch.Tensor, # labels or targets [N, ...] (integer labels become int64)
+                  bs:int=64, shuffle:bool=False, seed:int=0, **kwargs) -> DataLoader:
     "A `DataLoader` over `(x, y)` tensors; shuffling uses a seeded generator."
+    x, y = _loader_tensor(x, 'x'), _loader_tensor(y, 'y')
     if len(x) != len(y): raise ValueError(f"x has {len(x)} items but y has {len(y)}: they must match.")
     if len(x) == 0: raise ValueError("empty dataset: x and y have no items.")
     g = torch_generator(seed)

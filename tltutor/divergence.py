@@ -19,6 +19,10 @@ def _check_pair(src:torch.Tensor, tgt:torch.Tensor, min_n:int, name:str):
         if not isinstance(t, torch.Tensor): raise TypeError(f"{name}: {which} must be a torch.Tensor, got {type(t).__name__}.")
         if t.ndim != 2: raise ValueError(f"{name}: {which} must be features [n, d]; got shape {tuple(t.shape)} (flatten it first).")
         if t.shape[0] < min_n: raise ValueError(f"{name}: {which} has {t.shape[0]} rows; it needs at least {min_n} (use bigger batches).")
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(f"{name}: {which} holds {bad} NaN or infinite value(s), so the divergence would be NaN. Check where the "
+                             "features come from (a diverged network, an unscaled input, a log of 0) before measuring.")
     if src.shape[1] != tgt.shape[1]:
         raise ValueError(f"{name}: src has {src.shape[1]} features but tgt has {tgt.shape[1]}: both must come from the same feature extractor.")
 

@@ -135,7 +135,7 @@ def embed_texts(texts:list[str], # sentences to embed
         m = enc['attention_mask'].unsqueeze(-1).to(h.dtype)
         e = (h*m).sum(1)/m.sum(1).clamp(min=1)
         out.append(F.normalize(e, dim=-1) if normalize else e)
-    return torch.cat(out).float().cpu() if out else torch.empty(0)
+    return torch.cat(out).float().cpu() if out else torch.empty(0, model.config.hidden_size)
 
 # %% ../nbs/api/02_models.ipynb #7252176d
 @dataclass

@@ -52,8 +52,29 @@ def split_batch(batch, device) -> tuple[object, torch.Tensor]:
 
 def forward(model:nn.Module, inputs) -> torch.Tensor:
     "The model's logits for inputs (a tensor, or a dict of keyword arguments for HF models)."
-    out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    try: out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    except RuntimeError as e:
+        if not isinstance(inputs, torch.Tensor): raise
+        said = str(e)   # PyTorch's words for the usual mismatches: channels, spatial size (a linear layer), dtype
+        shape = any(s in said for s in ('channels', 'cannot be multiplied', 'must match the size', 'Input type'))
+        err = (TypeError if 'Input type' in said else ValueError) if shape else RuntimeError
+        raise err(f"{type(model).__name__} cannot take this batch: inputs of shape {tuple(inputs.shape)} and dtype "
+                           f"{inputs.dtype}. Check that the model was built for these inputs: the number of channels "
+                           "(in_channels=), the image size (size= / input_size=) and a float dtype (images as floats in "
+                           f"[0, 1], not uint8). PyTorch said: {said}") from e
     return out.logits if hasattr(out, 'logits') else out
+
+def _check_class_labels(y:torch.Tensor):
+    "Labels for cross-entropy and accuracy: int64 (or uint8) class indices, one per example ([N]); a clear error otherwise."
+    if y.is_floating_point():
+        how = "they look one-hot or soft ([N, K]): pass y.argmax(1)" if y.ndim == 2 and y.shape[1] > 1 else "pass y.long()"
+        raise TypeError(f"labels of dtype {y.dtype}: cross-entropy and accuracy need integer class indices; {how} "
+                        "(or give fit a loss_fn of your own for other targets).")
+    if y.ndim != 1:
+        how = "pass y.squeeze(1)" if y.ndim == 2 and y.shape[1] == 1 else "give one class index per example"
+        raise ValueError(f"labels of shape {tuple(y.shape)}: fit needs one class index per example, shape [N]; {how}.")
+    if y.dtype not in (torch.long, torch.uint8):   # the two index types cross-entropy accepts
+        raise TypeError(f"labels of dtype {y.dtype}: cross-entropy needs int64 class indices; pass y.long().")
 
 # %% ../nbs/api/03_train.ipynb #94a43a80
 def _autocast(device:torch.device, amp):
@@ -93,6 +114,7 @@ def predict(model:nn.Module, dl, device=None, amp=None) -> tuple[torch.Tensor, t
 def evaluate(model:nn.Module, dl, device=None, loss_fn=F.cross_entropy, amp=None) -> dict:
     "Loss, accuracy, macro recall and macro-F1 of `model` on `dl`."
     logits, y = predict(model, dl, device, amp)
+    if loss_fn is F.cross_entropy: _check_class_labels(y)
     if y.numel() and (y.min() < 0 or y.max() >= logits.shape[-1]):
         raise ValueError(f"labels run from {int(y.min())} to {int(y.max())} but the model has {logits.shape[-1]} outputs: "
                          "give the head as many outputs as there are classes (replace_head).")
@@ -253,10 +275,11 @@ def fit(model:nn.Module,
             model.train()
             if freeze_bn_stats: _bn_to_eval(model)
             if sampler is not None: sampler.set_epoch(epoch)
-            t0, n = time.perf_counter(), 0
+            t0, n, classes = time.perf_counter(), 0, True   # classes: the labels are class indices (accuracy is defined)
             tot, correct = torch.zeros((), dtype=acc, device=dev), torch.zeros((), dtype=torch.long, device=dev)
             for batch in train_dl:
                 y_host = _labels_of(batch)   # checked before the copy: no device round trip
+                if epoch == 0 and n == 0 and loss_fn is F.cross_entropy: _check_class_labels(y_host)   # the first batch
                 x, y = split_batch(batch, dev)
                 ctx, _ = _autocast(dev, amp)
                 with ctx:
@@ -279,7 +302,9 @@ def fit(model:nn.Module,
                 else: opt.step()
                 if scheduler: scheduler.step()
                 bs = y.shape[0]
-                tot += loss.detach().to(acc)*bs; n += bs; correct += (logits.argmax(-1) == y).sum()   # stays on device
+                tot += loss.detach().to(acc)*bs; n += bs
+                if classes and y.ndim == 1 and not y.is_floating_point(): correct += (logits.argmax(-1) == y).sum()   # stays on device
+                else: classes = False   # other targets, with a loss_fn of their own: no accuracy
             if distributed:   # epoch totals over all ranks; every rank keeps rank 0's buffers (BatchNorm statistics)
                 stats = torch.stack([tot.double(), torch.tensor(n, dtype=torch.float64, device=dev), correct.double()])
                 torch.distributed.all_reduce(stats)
@@ -287,7 +312,8 @@ def fit(model:nn.Module,
                 for b in model.buffers(): torch.distributed.broadcast(b, 0)
             tot, correct = float(tot), int(correct)   # the one host read of the epoch
             if not math.isfinite(tot): _nonfinite(tot, epoch, opt)
-            rec = {'epoch': epoch+1, 'train_loss': tot/n, 'train_accuracy': correct/n, 'train_time': time.perf_counter()-t0}
+            rec = {'epoch': epoch+1, 'train_loss': tot/n, **({'train_accuracy': correct/n} if classes else {}),
+                   'train_time': time.perf_counter()-t0}
             if valid_dl is not None:
                 rec.update({f'valid_{k}': v for k, v in evaluate(model, valid_dl, dev, loss_fn, amp).items()})
             h.records.append(rec)
