@@ -36,6 +36,15 @@ def _corrupt_checkpoint(path='/tmp/tltutor-bad-input-test/broken.pt'):
     open(path, 'wb').write(b'this is not a checkpoint')
     train.load_checkpoint(_tiny(), path)
 
+def _damaged_checkpoint(path='/tmp/tltutor-bad-input-test/damaged.pt'):
+    "A checkpoint with 64 bytes zeroed in the middle of its weights: it still unpickles, but the weights differ."
+    m = nn.Linear(256, 256)
+    train.save_checkpoint(m, path)
+    raw = bytearray(open(path, 'rb').read()); mid = len(raw)//2
+    raw[mid:mid + 64] = bytes(64)
+    open(path, 'wb').write(bytes(raw))
+    train.load_checkpoint(nn.Linear(256, 256), path)
+
 def _checkpoint_for_other_model(path='/tmp/tltutor-bad-input-test/two-class.pt'):
     train.save_checkpoint(_tiny(2), path)
     train.load_checkpoint(_tiny(3), path)
@@ -106,6 +115,7 @@ CASES = [
     ('28 px images into a CNN built for 16 px', _fit_small_cnn_on(torch.zeros(8, 1, 28, 28)), ValueError, 'the image size (size= / input_size=)'),
     ('uint8 images', _fit_small_cnn_on(torch.zeros(8, 1, 16, 16, dtype=torch.uint8)), TypeError, 'not uint8'),
     ('corrupt checkpoint file', _corrupt_checkpoint, ValueError, 'corrupt or truncated'),
+    ('checkpoint damaged after saving', _damaged_checkpoint, ValueError, 'do not match the checksum'),
     ('checkpoint of a different model', _checkpoint_for_other_model, ValueError, 'does not fit this model'),
     ('missing checkpoint', lambda: train.load_checkpoint(_tiny(), '/nonexistent/model.pt'), FileNotFoundError, 'save one with save_checkpoint'),
 ]
@@ -146,3 +156,18 @@ def test_fit_takes_uint8_labels_as_cross_entropy_does():
     x, y = _xy()
     h = train.fit(_tiny(), data.tensor_loader(x, y.to(torch.uint8), bs=4), epochs=1, progress=False)
     assert 0 <= h.records[0]['train_accuracy'] <= 1
+
+
+def test_checkpoint_round_trip_keeps_weights_and_checksum(tmp_path):
+    m = _tiny()
+    train.save_checkpoint(m, tmp_path/'m.pt')
+    twin = _tiny(); train.load_checkpoint(twin, tmp_path/'m.pt')
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), twin.state_dict().values()))
+    state = torch.load(tmp_path/'m.pt', weights_only=True)
+    assert state['sha256'] == train._weights_digest(m.state_dict()) and len(state['sha256']) == 64
+
+
+def test_checkpoint_without_checksum_loads_with_a_warning(tmp_path):
+    m = _tiny()
+    torch.save({'model': m.state_dict(), 'history': None}, tmp_path/'old.pt')    # the format before checksums
+    with pytest.warns(UserWarning, match='no checksum'): train.load_checkpoint(_tiny(), tmp_path/'old.pt')

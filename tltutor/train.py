@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/03_train.ipynb #c19ae000
 from __future__ import annotations
-import copy, itertools, math, os, time
+import copy, itertools, math, os, time, warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -335,17 +335,28 @@ def fit(model:nn.Module,
     return h
 
 # %% ../nbs/api/03_train.ipynb #7664b936
+def _weights_digest(weights:dict) -> str:
+    "SHA-256 of a state dict's names, dtypes, shapes and bytes: what `load_checkpoint` checks a file against."
+    import hashlib
+    d = hashlib.sha256()
+    for k in sorted(weights):
+        t = weights[k].detach().cpu().contiguous()
+        d.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        d.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+    return d.hexdigest()
+
 def save_checkpoint(model:nn.Module, path, history:History|None=None):
-    "Save `model`'s weights (and a `History`) to `path`."
+    "Save `model`'s weights (and a `History`) to `path`, with a checksum of the weights."
     from pathlib import Path
-    state = {'model': {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {'model': weights, 'sha256': _weights_digest(weights),
              'history': None if history is None else {'records': history.records, 'monitor': history.monitor,
                                                      'best_epoch': history.best_epoch}}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
 
 def load_checkpoint(model:nn.Module, path) -> History|None:
-    "Load weights saved by `save_checkpoint` into `model` (safely: tensors only); return the saved `History`."
+    "Load weights saved by `save_checkpoint` into `model` (safely: tensors only; checksum verified); return the saved `History`."
     from pathlib import Path
     if not Path(path).is_file(): raise FileNotFoundError(f"no checkpoint at {path}: save one with save_checkpoint(model, path).")
     try: state = torch.load(path, map_location='cpu', weights_only=True)
@@ -354,6 +365,12 @@ def load_checkpoint(model:nn.Module, path) -> History|None:
                          "it may be corrupt or truncated: save it again with save_checkpoint.") from e
     if not isinstance(state, dict) or 'model' not in state:
         raise ValueError(f"{path} is not a tltutor checkpoint (no 'model' entry): save it with save_checkpoint.")
+    if 'sha256' not in state:
+        warnings.warn(f"{path} has no checksum (saved before tltutor stored one): its weights cannot be verified. "
+                      "Save it again with save_checkpoint to add one.", stacklevel=2)
+    elif _weights_digest(state['model']) != state['sha256']:
+        raise ValueError(f"{path} is corrupt: its weights do not match the checksum saved with them (the file was "
+                         "damaged or truncated after saving). Save it again with save_checkpoint, or restore a copy.")
     try: model.load_state_dict(state['model'])
     except RuntimeError as e:
         raise ValueError(f"the checkpoint {path} does not fit this model ({str(e).splitlines()[0][:160]}): "
