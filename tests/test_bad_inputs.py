@@ -66,6 +66,10 @@ def _with_value(shape, row, value):
     t = torch.randn(*shape); t[row, 0] = value
     return t
 
+def _minilm_on(ids):
+    "The packaged MiniLM encoder, through fit's forward step, on one batch of token ids."
+    return lambda: train.forward(models.load_text_model(), {'input_ids': ids, 'attention_mask': torch.ones_like(ids)})
+
 def _text_loader_without_labels():
     from datasets import Dataset
     data.text_loader(Dataset.from_dict({'text': ['good', 'bad']}), tokenizer=None)
@@ -88,6 +92,7 @@ CASES = [
     ('unknown sentiment domain', lambda: data.load_vader('reddit'), ValueError, 'choose one of'),
     ('text dataset without labels', _text_loader_without_labels, ValueError, "lacks columns ['label']"),
     ('images of the wrong shape', lambda: models.ImageNetInput(32)(torch.rand(2, 28, 28)), ValueError, 'expected images [B,1,H,W]'),
+    ('uint8 images into an ImageNet model', lambda: models.ImageNetInput(32)(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)), TypeError, 'pass x.float()/255'),
     ('a head with fewer than 2 classes', lambda: models.replace_head(_tiny(), 1), ValueError, 'integer >= 2'),
     ('freezing more layer groups than exist', lambda: models.freeze_bottom(_tiny(), 9), ValueError, 'freeze between 0 and'),
     ('lowest learning rate above the top one', lambda: models.param_groups(_tiny(), 1e-3, lowest_lr=1e-2), ValueError, 'must be > 0 and <= lr'),
@@ -114,6 +119,8 @@ CASES = [
     ('3-channel images into a 1-channel CNN', _fit_small_cnn_on(torch.zeros(8, 3, 16, 16)), ValueError, 'inputs of shape (8, 3, 16, 16)'),
     ('28 px images into a CNN built for 16 px', _fit_small_cnn_on(torch.zeros(8, 1, 28, 28)), ValueError, 'the image size (size= / input_size=)'),
     ('uint8 images', _fit_small_cnn_on(torch.zeros(8, 1, 16, 16, dtype=torch.uint8)), TypeError, 'not uint8'),
+    ('a token id past the vocabulary', _minilm_on(torch.tensor([[101, 40000, 102]])), ValueError, "past the model's vocabulary of 30522"),
+    ('a sequence longer than the model\'s positions', _minilm_on(torch.full((1, 600), 1000)), ValueError, "longer than the model's 512 positions"),
     ('corrupt checkpoint file', _corrupt_checkpoint, ValueError, 'corrupt or truncated'),
     ('checkpoint damaged after saving', _damaged_checkpoint, ValueError, 'do not match the checksum'),
     ('checkpoint of a different model', _checkpoint_for_other_model, ValueError, 'does not fit this model'),
@@ -171,3 +178,12 @@ def test_checkpoint_without_checksum_loads_with_a_warning(tmp_path):
     m = _tiny()
     torch.save({'model': m.state_dict(), 'history': None}, tmp_path/'old.pt')    # the format before checksums
     with pytest.warns(UserWarning, match='no checksum'): train.load_checkpoint(_tiny(), tmp_path/'old.pt')
+
+
+def test_imagenet_input_warns_once_on_0_255_images():
+    import warnings
+    prep = models.ImageNetInput(32)
+    with pytest.warns(UserWarning, match='divide 0-255 images by 255'): prep(torch.rand(2, 1, 8, 8)*255)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); prep(torch.rand(2, 1, 8, 8)*255)   # the first batch only
+        models.ImageNetInput(32)(torch.rand(2, 3, 8, 8))                  # [0, 1] images: no warning

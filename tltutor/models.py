@@ -4,6 +4,7 @@
 
 # %% ../nbs/api/02_models.ipynb #25d6b8cc
 from __future__ import annotations
+import warnings
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ class ImageNetInput(nn.Module):
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] not in (1, 3):
             raise ValueError(f"expected images [B,1,H,W] or [B,3,H,W]; got shape {tuple(x.shape)}.")
+        if not x.is_floating_point():
+            raise TypeError(f"images of dtype {x.dtype}: ImageNet models take floats in [0, 1]; pass x.float()/255 for 0-255 images.")
+        if not getattr(self, '_range_checked', False):   # the first batch only: reading a value back costs a sync on a GPU
+            self._range_checked, hi = True, float(x.detach().amax())
+            if hi > 1.5: warnings.warn(f"images reach {hi:.4g}, but ImageNetInput expects values in [0, 1]: divide 0-255 "
+                                       "images by 255, or the normalisation is off by that factor.", stacklevel=2)
         if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', align_corners=False)

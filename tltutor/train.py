@@ -50,11 +50,26 @@ def split_batch(batch, device) -> tuple[object, torch.Tensor]:
         return {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != 'labels'}, y
     return batch[0].to(device, non_blocking=True), y
 
+def _explain_token_batch(model:nn.Module, inputs:dict) -> str|None:
+    "What makes a batch of token ids unreadable for a Hugging Face model, if it is that: ids or length past its limits."
+    ids, cfg = inputs.get('input_ids'), getattr(model, 'config', None)
+    if not isinstance(ids, torch.Tensor) or cfg is None or ids.numel() == 0: return None
+    vocab, positions = getattr(cfg, 'vocab_size', None), getattr(cfg, 'max_position_embeddings', None)
+    if vocab and int(ids.max()) >= vocab:
+        return (f"token id {int(ids.max())} is past the model's vocabulary of {vocab} ids. Tokenize with the model's own "
+                "tokenizer (load_tokenizer() for the packaged MiniLM).")
+    if positions and ids.shape[-1] > positions:
+        return (f"sequences of {ids.shape[-1]} tokens are longer than the model's {positions} positions. Tokenize with "
+                f"truncation=True and max_length <= {positions}.")
+    return None
+
 def forward(model:nn.Module, inputs) -> torch.Tensor:
     "The model's logits for inputs (a tensor, or a dict of keyword arguments for HF models)."
     try: out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
-    except RuntimeError as e:
-        if not isinstance(inputs, torch.Tensor): raise
+    except (RuntimeError, IndexError) as e:
+        if isinstance(inputs, dict) and (why := _explain_token_batch(model, inputs)):
+            raise ValueError(f"{type(model).__name__} cannot take this batch: {why}") from e
+        if isinstance(e, IndexError) or not isinstance(inputs, torch.Tensor): raise
         said = str(e)   # PyTorch's words for the usual mismatches: channels, spatial size (a linear layer), dtype
         shape = any(s in said for s in ('channels', 'cannot be multiplied', 'must match the size', 'Input type'))
         err = (TypeError if 'Input type' in said else ValueError) if shape else RuntimeError
