@@ -169,3 +169,42 @@ def test_taxonomy_imports_no_exercises_and_no_torch():
     for mod, banned in ((t, ('exercises', 'torch')), (e, ('taxonomy', 'torch'))):
         src = open(mod.__file__).read()
         for b in banned: assert f'import {b}' not in src and f'tltutor.{b}' not in src, (mod.__name__, b)
+
+
+# --- descriptions read like a person would, unsupervised target tasks, advice that respects the problem -------
+
+def test_descriptions_ignore_case_spacing_and_plurals():
+    assert Domain('RGB image', 'photos') == Domain('rgb  Images', 'Photo')
+    assert Task('10 classes') == Task('10 Class')
+    p = TransferProblem(Domain('RGB image', 'web photos'), Task('1000 classes'), Domain('RGB images', 'X-rays'),
+                        Task('{normal, pneumonia}'), True, True)
+    assert classify_setting(p).homogeneous
+
+
+def test_an_unsupervised_target_task_makes_the_setting_unsupervised():
+    web, forum = Domain('English text', 'web pages'), Domain('English text', 'forum posts')
+    p = TransferProblem(web, Task('masked words'), forum, Task('topics', supervised=False), True, False)
+    s = classify_setting(p)
+    assert s.setting == 'unsupervised' and s.families == ('feature',) and 'no labels by nature' in s.explanation
+    with pytest.raises(ValueError, match='supervised=False'):   # without the mark: the zero-shot error points to it
+        classify_setting(TransferProblem(web, Task('masked words'), forum, Task('topics'), True, False))
+
+
+def test_contradictory_label_flags_are_refused():
+    web, forum = Domain('English text', 'web pages'), Domain('English text', 'forum posts')
+    with pytest.raises(ValueError, match='tgt_labels=True, but the target task'):
+        classify_setting(TransferProblem(web, Task('x'), forum, Task('none (unlabelled)', supervised=False), True, True))
+    with pytest.raises(TypeError, match='supervised must be True or False'): Task('x', supervised='no')
+
+
+def test_recommend_strategy_respects_the_problem():
+    web, forum = Domain('English text', 'news'), Domain('English text', 'forum posts')
+    clusters = Task('cluster ids', supervised=False)
+    r = recommend_strategy(0, 'similar', problem=TransferProblem(web, clusters, forum, clusters, False, False))
+    assert r.strategy == 'feature extraction' and 'source labels' not in r.reason and 'none on the source' in r.reason
+    h = TransferProblem(Domain('audio', 'speech'), Task('{a, b}'), Domain('RGB image', 'photos'), Task('{a, b}'), True, True)
+    r = recommend_strategy(50, 'dissimilar', problem=h)
+    assert 'shared representation' in r.reason and 'lower layers' not in r.reason
+    movie = EXAMPLES['movie → product reviews']
+    assert recommend_strategy(0, 'similar', problem=movie) == recommend_strategy(0, 'similar')   # the setting forces nothing
+    with pytest.raises(ValueError, match='make them agree'): recommend_strategy(10, 'similar', problem=movie)

@@ -12,7 +12,16 @@ __all__ = ['EXAMPLES', 'FAMILIES', 'STRATEGIES', 'BUDGETS', 'Domain', 'Task', 'T
            'Family', 'families_table', 'Recommendation', 'recommend_strategy']
 
 # %% ../nbs/02_taxonomy.ipynb #0bf7ca63
-def _norm(s:str) -> str: return ' '.join(s.casefold().split())
+def _singular(w:str) -> str:
+    "An English word without its plural ending ('images' → 'image', 'classes' → 'class', 'studies' → 'study')."
+    if len(w) <= 3 or not w.endswith('s') or w.endswith(('ss', 'us', 'is')): return w
+    if w.endswith('ies'): return w[:-3] + 'y'
+    if w.endswith(('sses', 'shes', 'ches', 'xes', 'zes')): return w[:-2]
+    return w[:-1]
+
+def _norm(s:str) -> str:
+    "A description compared as a person would: case, spacing and plural endings ignored ('RGB Images' = 'rgb image')."
+    return ' '.join(_singular(w) for w in s.casefold().split())
 
 def _text(value, name:str, example:str) -> str:
     "`value` checked to be a non-empty description, else a clear error naming `name`."
@@ -38,12 +47,15 @@ class Task:
     "A task T = {Y, f}: a label space and (optionally, in words) the function to learn."
     label_space: str    # Y, e.g. '{negative, positive}', '1000 ImageNet classes', 'cluster ids'
     function: str = ''  # f, when the same labels could mean different things, e.g. 'sentiment of a review'
+    supervised: bool = True  # False for a task without labels by nature: clustering, topic discovery, density estimation
     def __post_init__(self):
         object.__setattr__(self, 'label_space', _text(self.label_space, 'label_space', '{negative, positive}'))
         if not isinstance(self.function, str): raise TypeError(f"function must be a str, got {self.function!r}.")
         object.__setattr__(self, 'function', self.function.strip())
-    def __eq__(self, o): return isinstance(o, Task) and (_norm(self.label_space), _norm(self.function)) == (_norm(o.label_space), _norm(o.function))
-    def __hash__(self): return hash((_norm(self.label_space), _norm(self.function)))
+        if not isinstance(self.supervised, bool): raise TypeError(f"supervised must be True or False, got {self.supervised!r}.")
+    def _key(self): return (_norm(self.label_space), _norm(self.function), self.supervised)
+    def __eq__(self, o): return isinstance(o, Task) and self._key() == o._key()
+    def __hash__(self): return hash(self._key())
 
 # %% ../nbs/02_taxonomy.ipynb #bd8fabd2
 def _flag(value, name:str):
@@ -58,7 +70,7 @@ class TransferProblem:
     src_task: Task
     tgt_domain: Domain
     tgt_task: Task
-    src_labels: bool|None = None  # does the source have labels (self-supervised targets count)?
+    src_labels: bool|None = None  # does the source have labels? (self-supervised pretext targets count as labels)
     tgt_labels: bool|None = None  # does the target have labels, even a few?
     joint: bool = False           # learn both tasks together (multi-task) instead of source first, then target
     relational: bool = False      # are the data linked (graphs, knowledge bases) rather than independent examples?
@@ -103,6 +115,11 @@ def classify_setting(problem:TransferProblem) -> Setting:
         raise ValueError(f"contradictory description: the feature spaces differ ({S.feature_space!r} vs "
                          f"{T.feature_space!r}) but the marginals are described identically ({S.marginal!r}); one "
                          f"distribution cannot live on two feature spaces. Describe what the target inputs are.")
+    for side, task, who in (('src_labels', p.src_task, 'source'), ('tgt_labels', p.tgt_task, 'target')):
+        if getattr(p, side) and not task.supervised:
+            raise ValueError(f"contradictory description: {side}=True, but the {who} task {task.label_space!r} is marked "
+                             f"unsupervised (supervised=False): a task without labels by nature has none to give. Set "
+                             f"{side}=False, or describe a supervised {who} task.")
     domains_differ, tasks_differ = S != T, p.src_task != p.tgt_task
     if not domains_differ and not tasks_differ:
         raise ValueError("not a transfer problem: source and target have the same feature space, marginal and task "
@@ -112,12 +129,14 @@ def classify_setting(problem:TransferProblem) -> Setting:
                          f"src_labels={p.src_labels}, tgt_labels={p.tgt_labels}: set joint=False for sequential transfer.")
     same_labels = _norm(p.src_task.label_space) == _norm(p.tgt_task.label_space)
     if p.tgt_labels: setting = 'inductive'
+    elif not p.tgt_task.supervised: setting = 'unsupervised'   # Pan & Yang: the target task itself has no labels
     elif p.src_labels:
         if tasks_differ:
             raise ValueError(f"the target has no labels and its task differs from the source's ({p.src_task.label_space!r} "
                              f"→ {p.tgt_task.label_space!r}): no setting of the taxonomy fits (this is zero-shot learning, "
                              "which needs side information such as class descriptions). Give the target some labels "
-                             "(inductive) or keep the source's task (transductive).")
+                             "(inductive) or keep the source's task (transductive); if the target task has no labels by "
+                             "nature (clustering, topic discovery), mark it Task(..., supervised=False) (unsupervised).")
         setting = 'transductive'
     else: setting = 'unsupervised'
 
@@ -129,7 +148,9 @@ def classify_setting(problem:TransferProblem) -> Setting:
     why = {'inductive': 'inductive: the target has labels, so its model is induced from them with help from the source',
            'transductive': 'transductive: the task is the same, the domains differ and only the source has labels '
                            '— domain adaptation',
-           'unsupervised': 'unsupervised: neither side has labels, so only representations (features) can carry over'}[setting]
+           'unsupervised': 'unsupervised: neither side has labels, so only representations (features) can carry over'
+                           if not p.src_labels else 'unsupervised: the target task has no labels by nature, so only '
+                           'representations (features) learnt on the source can carry over'}[setting]
     if setting == 'inductive':
         why += (f"; the task changes ({p.src_task.label_space} → {p.tgt_task.label_space})" if tasks_differ else
                 "; the task is the same and only the domain changes (with few target labels this is also called "
@@ -251,12 +272,37 @@ def _similar(domain_similarity) -> bool:
                          "(e.g. 1 - a normalised domain distance) or 'similar' / 'dissimilar'.")
     return domain_similarity >= 0.5
 
+def _recommend_for(problem:TransferProblem, n_target_labels:int) -> Recommendation|None:
+    "The advice a problem's setting forces, if any (None: the label count and similarity decide)."
+    s = classify_setting(problem)   # rejects incomplete or contradictory problems
+    if bool(n_target_labels) != problem.tgt_labels:
+        raise ValueError(f"n_target_labels={n_target_labels} but the problem says tgt_labels={problem.tgt_labels}: make them "
+                         "agree (0 labels for a target without labels, a positive count for one with labels).")
+    S, T = problem.src_domain.feature_space, problem.tgt_domain.feature_space
+    if not s.homogeneous:
+        return Recommendation('feature extraction',
+            f"heterogeneous ({S!r} → {T!r}): no layer of a network trained on the source reads the target's inputs, "
+            "so first map both into a shared representation (a multimodal or multilingual encoder, or a learned "
+            "translation between the spaces), then train on the target in that space", (),
+            'lesson 02_taxonomy (heterogeneous transfer), lesson 04_nlp_transfer (a multilingual encoder)')
+    if s.setting == 'unsupervised':
+        return Recommendation('feature extraction',
+            'no labels on the target task' + ('' if problem.src_labels else ' and none on the source') + ': nothing '
+            'supervises a fine-tuning or an alignment, so reuse the pretrained representation as fixed features and '
+            'solve the target task (clustering, topic discovery) in that space', (),
+            'lessons 03_vision_transfer, 04_nlp_transfer (frozen features)')
+    return None
+
 def recommend_strategy(n_target_labels:int,      # labelled target examples (0 if none)
                        domain_similarity,        # 'similar', 'dissimilar', or a score in [0, 1] (>= 0.5 is similar)
                        compute_budget:str='medium', # 'low', 'medium' or 'high'
                        many:int=1000,            # from this many target labels on, the target data count as many
+                       problem:TransferProblem|None=None, # the problem itself: its setting rules strategies out
                       ) -> Recommendation:
-    "Which transfer strategy to try first for a target with `n_target_labels` labels, and why."
+    """Which transfer strategy to try first for a target with `n_target_labels` labels, and why.
+
+    With `problem`, the advice respects its setting: a heterogeneous problem needs a shared representation
+    first, and a problem without source labels cannot use them to supervise an alignment."""
     for name, v in (('n_target_labels', n_target_labels), ('many', many)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must be a whole number, got {type(v).__name__} {v!r}.")
@@ -265,6 +311,8 @@ def recommend_strategy(n_target_labels:int,      # labelled target examples (0 i
     if compute_budget not in BUDGETS:
         raise ValueError(f"compute_budget={compute_budget!r} is not one of {BUDGETS}.")
     similar = _similar(domain_similarity)
+    if problem is not None:
+        if (r := _recommend_for(problem, n_target_labels)) is not None: return r
     if n_target_labels == 0:
         return Recommendation('domain adaptation',
             'no target labels: nothing to fine-tune on, so align source and target features with unlabelled target '
