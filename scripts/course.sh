@@ -168,19 +168,37 @@ run_tests() {
   python scripts/lock.py --check >&2 || die "the lock is out of step with settings.ini: run python scripts/lock.py"
   # The two passes over the notebooks are independent (different seeds) and most lessons train on one thread,
   # so they run side by side, one notebook at a time each: on 2 cores this nearly halves the wall time.
+  # tests/ runs after nbdev_test in the first pass, the determinism check before nbval in the second, which
+  # keeps the two passes about as long as each other. Extra pytest arguments keep tests/ in the nbval pass.
   local log_dir; log_dir=$(mktemp -d)
-  log "nbdev_test over every notebook with every seed shifted by $offset (each claim must hold on fresh draws), side by side with"
-  log "  the determinism check and pytest: tests/ and strict nbval at seed offset 0 (the stored outputs') over every notebook"
-  ( TLTUTOR_SEED_OFFSET=$offset offline nbdev_test --n_workers 1 --do_print --timing ) > "$log_dir/nbdev_test.log" 2>&1 &
-  local nbdev_pid=$! status=0 nbdev_status=0
+  local tests_first=1; [ $# -eq 0 ] || tests_first=0
+  log "pass 1: nbdev_test over every notebook with every seed shifted by $offset (each claim must hold on fresh draws)"
+  [ $tests_first = 0 ] || log "  then pytest tests/ (the module's own tests)"
+  log "pass 2, side by side: the determinism check, then strict nbval at seed offset 0 (the stored outputs') over every notebook"
+  ( rc=0; TLTUTOR_SEED_OFFSET=$offset offline nbdev_test --n_workers 1 --do_print --timing > "$log_dir/nbdev_test.log" 2>&1 || rc=$?
+    echo "$rc" > "$log_dir/nbdev_test.rc"
+    if [ $tests_first = 1 ]; then
+      rc=0; TLTUTOR_SEED_OFFSET=0 offline python -m pytest -p no:cacheprovider tests -o console_output_style=classic \
+        > "$log_dir/tests.log" 2>&1 || rc=$?
+      echo "$rc" > "$log_dir/tests.rc"
+    fi ) &
+  local first_pid=$! status=0 nbdev_status tests_status=0
+  local paths=(nbs); [ $tests_first = 1 ] || paths=(tests nbs)
   { log "determinism: one training notebook run twice, its checked outputs compared"
     TLTUTOR_SEED_OFFSET=0 offline python scripts/determinism.py nbs/api/03_train.ipynb &&
-    TLTUTOR_SEED_OFFSET=0 offline python -m pytest -p no:cacheprovider tests nbs --nbval --nbval-sanitize-with .ci/nbval_sanitize.cfg \
+    TLTUTOR_SEED_OFFSET=0 offline python -m pytest -p no:cacheprovider "${paths[@]}" --nbval --nbval-sanitize-with .ci/nbval_sanitize.cfg \
       --nbval-cell-timeout 1800 -o console_output_style=classic "$@"; } || status=$?
-  wait "$nbdev_pid" || nbdev_status=$?
-  log "nbdev_test (seed offset $offset) output:"; cat "$log_dir/nbdev_test.log"; rm -rf "$log_dir"
+  wait "$first_pid" || true
+  nbdev_status=$(cat "$log_dir/nbdev_test.rc" 2>/dev/null || echo 1)
+  log "nbdev_test (seed offset $offset) output:"; cat "$log_dir/nbdev_test.log"
+  if [ $tests_first = 1 ]; then
+    tests_status=$(cat "$log_dir/tests.rc" 2>/dev/null || echo 1)
+    log "pytest tests/ output:"; cat "$log_dir/tests.log"
+  fi
+  rm -rf "$log_dir"
   [ "$nbdev_status" = 0 ] || die "nbdev_test failed with seed offset $offset: a claim did not hold on fresh draws (output above)"
-  [ "$status" = 0 ] || die "pytest / nbval / the determinism check failed (output above)"
+  [ "$tests_status" = 0 ] || die "pytest tests/ failed: the module's own tests (output above)"
+  [ "$status" = 0 ] || die "nbval / the determinism check failed (output above)"
   log "all tests passed"
 }
 
