@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 from .core import scaled
 from .data import asset_path
@@ -54,6 +53,7 @@ def mobilenet_v2(num_classes:int|None=None, # None keeps the 1,000 ImageNet clas
                  input_size:int|None=None, # resolution the network sees; default: 64 quick, 224 full
                 ) -> nn.Sequential:
     "MobileNetV2 with an `ImageNetInput` adapter in front: `model.prep`, `model.net.features`, `model.net.classifier`."
+    import torchvision   # here, not at the top: importing it takes ~8 s (it pulls in torch._dynamo), which the text lessons need not pay
     net = torchvision.models.mobilenet_v2(weights=None)
     if pretrained:
         sd = torch.load(asset_path('mobilenet_v2')/'mobilenet_v2-b0353104.pth', map_location='cpu', weights_only=True)
