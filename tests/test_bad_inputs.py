@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tltutor import core, data, divergence, models, train
+from tltutor import core, data, divergence, models, taxonomy, train
 
 def _tiny(n_out=2): return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, n_out))
 def _xy(n=8, k=2): return torch.randn(n, 4), torch.arange(n) % k
@@ -74,58 +74,91 @@ def _text_loader_without_labels():
     from datasets import Dataset
     data.text_loader(Dataset.from_dict({'text': ['good', 'bad']}), tokenizer=None)
 
+def _unlabelled_target_task(src_labels, tgt_labels):
+    "classify_setting of photos → sketches, labelled source, unlabelled target, with these two label spaces."
+    P = taxonomy.TransferProblem(taxonomy.Domain('RGB image', 'photos'), taxonomy.Task(src_labels),
+                                 taxonomy.Domain('RGB image', 'sketches'), taxonomy.Task(tgt_labels), True, False)
+    return lambda: taxonomy.classify_setting(P)
+
+def _recommend_with_labels(n):
+    "recommend_strategy with `n` target labels for a problem whose target has none."
+    return lambda: taxonomy.recommend_strategy(n, 'similar', problem=taxonomy.EXAMPLES['MNIST → MNIST-M'])
+
 # (what is wrong, the call, the exception, a fragment the message must contain)
-CASES = [
-    ('scale switch set to an unknown value', _with_env(core.get_scale, TLTUTOR_SCALE='medium'), ValueError, "one of ('quick', 'full')"),
-    ('unknown device name', lambda: core.get_device('tpu'), ValueError, "use 'cpu', 'cuda'"),
-    ('negative seed', lambda: core.set_seed(-3), ValueError, 'non-negative integer'),
-    ('unknown asset name', lambda: data.asset_path('resnet50'), ValueError, 'choose one of'),
-    ('asset not fetched yet', _missing_asset, data.AssetMissingError, 'bash scripts/course.sh setup'),
-    ('corrupt asset file', _corrupt_asset, data.AssetChecksumError, 'Delete it and run'),
-    ('unknown image domain', lambda: data.make_domain_pair('mnist', 'svhn'), ValueError, 'choose one of'),
-    ('shift strength outside [0, 1]', lambda: data.shift_images(torch.rand(2, 1, 28, 28), 1.5), ValueError, 'must be in [0, 1]'),
-    ('shift asked for a target it does not apply to', lambda: data.make_domain_pair('mnist', 'digits', shift=.5), ValueError, "only applies to tgt='mnistm'"),
-    ('more shots than a class has', lambda: data.few_shot([0, 0, 1, 1], 3), ValueError, 'ask for at most 2'),
-    ('empty dataset', lambda: data.tensor_loader(torch.zeros(0, 4), torch.zeros(0)), ValueError, 'empty dataset'),
-    ('inputs and labels of different lengths', lambda: data.tensor_loader(torch.zeros(5, 4), torch.zeros(4)), ValueError, 'must match'),
-    ('split fractions that do not fit', lambda: data.split_indices([0, 1] * 10, val=.6, test=.5), ValueError, 'val + test < 1'),
-    ('unknown sentiment domain', lambda: data.load_vader('reddit'), ValueError, 'choose one of'),
-    ('text dataset without labels', _text_loader_without_labels, ValueError, "lacks columns ['label']"),
-    ('images of the wrong shape', lambda: models.ImageNetInput(32)(torch.rand(2, 28, 28)), ValueError, 'expected images [B,1,H,W]'),
-    ('uint8 images into an ImageNet model', lambda: models.ImageNetInput(32)(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)), TypeError, 'pass x.float()/255'),
-    ('a head with fewer than 2 classes', lambda: models.replace_head(_tiny(), 1), ValueError, 'integer >= 2'),
-    ('freezing more layer groups than exist', lambda: models.freeze_bottom(_tiny(), 9), ValueError, 'freeze between 0 and'),
-    ('lowest learning rate above the top one', lambda: models.param_groups(_tiny(), 1e-3, lowest_lr=1e-2), ValueError, 'must be > 0 and <= lr'),
-    ('one string where a list of sentences is expected', lambda: models.embed_texts('hello'), TypeError, 'wrap it in [...]'),
-    ("head's class count does not match the labels", lambda: train.fit(_tiny(2), _loader(k=3), epochs=1, progress=False), ValueError, 'replace_head'),
-    ('zero epochs', lambda: train.fit(_tiny(), _loader(), epochs=0), ValueError, 'at least 1 epoch'),
-    ('NaN loss during training', lambda: train.fit(_tiny(), _loader(bad=True), epochs=1, progress=False), FloatingPointError, 'lower the learning rate'),
-    ('every parameter frozen', lambda: train.fit(_tiny().requires_grad_(False), _loader(), epochs=1), ValueError, 'no trainable parameters'),
-    ('unknown mixed-precision mode', lambda: train.fit(_tiny(), _loader(), epochs=1, amp='int8'), ValueError, "'bf16' or 'fp16'"),
-    ('a batch that is neither (x, y) nor a dict', lambda: train.split_batch(torch.ones(3), 'cpu'), TypeError, "dict with 'labels'"),
-    ('source and target features of different sizes', lambda: divergence.mmd_loss(torch.rand(8, 3), torch.rand(8, 4)), ValueError, 'same feature extractor'),
-    ('a batch too small for a covariance', lambda: divergence.coral_loss(torch.rand(1, 3), torch.rand(8, 3)), ValueError, 'at least 2'),
-    ('NaN in the source features of MMD', lambda: divergence.mmd_loss(_with_value((8, 4), 2, float('nan')), torch.randn(8, 4)), ValueError, 'src holds 1 NaN or infinite'),
-    ('infinity in the target features of MMD', lambda: divergence.mmd_loss(torch.randn(8, 4), _with_value((8, 4), 0, float('inf'))), ValueError, 'tgt holds 1 NaN or infinite'),
-    ('NaN in the features of CORAL', lambda: divergence.coral_loss(_with_value((8, 4), 1, float('nan')), torch.randn(8, 4)), ValueError, 'NaN or infinite'),
-    ('NaN in the features of the proxy A-distance', lambda: divergence.proxy_a_distance(_with_value((60, 4), 0, float('nan')), torch.randn(60, 4)), ValueError, 'src holds 1 NaN'),
-    ('a string where tensors are expected', lambda: data.tensor_loader('images', [0, 1]), TypeError, 'must be a torch.Tensor (or a numpy array / list)'),
-    ('a stratified split of classes too rare to split', lambda: data.split_indices(torch.tensor([0, 0, 1, 1, 2]), val=.2, test=.2), ValueError, 'the rarest, class 2, has 1'),
-    ('float labels', _fit_with_labels(lambda y: y.float()), TypeError, 'integer class indices; pass y.long()'),
-    ('int32 labels', _fit_with_labels(lambda y: y.int()), TypeError, 'int64 class indices; pass y.long()'),
-    ('labels shaped [N, 1]', _fit_with_labels(lambda y: y[:, None]), ValueError, 'pass y.squeeze(1)'),
-    ('one-hot labels', _fit_with_labels(lambda y: nn.functional.one_hot(y, 2).float()), TypeError, 'pass y.argmax(1)'),
-    ('float labels to evaluate', lambda: train.evaluate(_tiny(), torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*_xy()[:1], _xy()[1].float()), batch_size=4)), TypeError, 'pass y.long()'),
-    ('3-channel images into a 1-channel CNN', _fit_small_cnn_on(torch.zeros(8, 3, 16, 16)), ValueError, 'inputs of shape (8, 3, 16, 16)'),
-    ('28 px images into a CNN built for 16 px', _fit_small_cnn_on(torch.zeros(8, 1, 28, 28)), ValueError, 'the image size (size= / input_size=)'),
-    ('uint8 images', _fit_small_cnn_on(torch.zeros(8, 1, 16, 16, dtype=torch.uint8)), TypeError, 'not uint8'),
-    ('a token id past the vocabulary', _minilm_on(torch.tensor([[101, 40000, 102]])), ValueError, "past the model's vocabulary of 30522"),
-    ('a sequence longer than the model\'s positions', _minilm_on(torch.full((1, 600), 1000)), ValueError, "longer than the model's 512 positions"),
-    ('corrupt checkpoint file', _corrupt_checkpoint, ValueError, 'corrupt or truncated'),
-    ('checkpoint damaged after saving', _damaged_checkpoint, ValueError, 'do not match the checksum'),
-    ('checkpoint of a different model', _checkpoint_for_other_model, ValueError, 'does not fit this model'),
-    ('missing checkpoint', lambda: train.load_checkpoint(_tiny(), '/nonexistent/model.pt'), FileNotFoundError, 'save one with save_checkpoint'),
-]
+DOORS = {   # each door of the library, in the order a learner meets them, and the bad inputs it refuses
+    'settings (tltutor.core)': [
+        ('scale switch set to an unknown value', _with_env(core.get_scale, TLTUTOR_SCALE='medium'), ValueError, "one of ('quick', 'full')"),
+        ('unknown device name', lambda: core.get_device('tpu'), ValueError, "use 'cpu', 'cuda'"),
+        ('negative seed', lambda: core.set_seed(-3), ValueError, 'non-negative integer'),
+    ],
+    'assets (tltutor.data)': [
+        ('unknown asset name', lambda: data.asset_path('resnet50'), ValueError, 'choose one of'),
+        ('asset not fetched yet', _missing_asset, data.AssetMissingError, 'bash scripts/course.sh setup'),
+        ('corrupt asset file', _corrupt_asset, data.AssetChecksumError, 'Delete it and run'),
+    ],
+    'datasets, loaders and splits (tltutor.data)': [
+        ('unknown image domain', lambda: data.make_domain_pair('mnist', 'svhn'), ValueError, 'choose one of'),
+        ('shift strength outside [0, 1]', lambda: data.shift_images(torch.rand(2, 1, 28, 28), 1.5), ValueError, 'must be in [0, 1]'),
+        ('shift asked for a target it does not apply to', lambda: data.make_domain_pair('mnist', 'digits', shift=.5), ValueError, "only applies to tgt='mnistm'"),
+        ('more shots than a class has', lambda: data.few_shot([0, 0, 1, 1], 3), ValueError, 'ask for at most 2'),
+        ('empty dataset', lambda: data.tensor_loader(torch.zeros(0, 4), torch.zeros(0)), ValueError, 'empty dataset'),
+        ('inputs and labels of different lengths', lambda: data.tensor_loader(torch.zeros(5, 4), torch.zeros(4)), ValueError, 'must match'),
+        ('split fractions that do not fit', lambda: data.split_indices([0, 1] * 10, val=.6, test=.5), ValueError, 'val + test < 1'),
+        ('unknown sentiment domain', lambda: data.load_vader('reddit'), ValueError, 'choose one of'),
+        ('text dataset without labels', _text_loader_without_labels, ValueError, "lacks columns ['label']"),
+        ('a string where tensors are expected', lambda: data.tensor_loader('images', [0, 1]), TypeError, 'must be a torch.Tensor (or a numpy array / list)'),
+        ('a stratified split of classes too rare to split', lambda: data.split_indices(torch.tensor([0, 0, 1, 1, 2]), val=.2, test=.2), ValueError, 'the rarest, class 2, has 1'),
+    ],
+    'models and heads (tltutor.models)': [
+        ('images of the wrong shape', lambda: models.ImageNetInput(32)(torch.rand(2, 28, 28)), ValueError, 'expected images [B,1,H,W]'),
+        ('uint8 images into an ImageNet model', lambda: models.ImageNetInput(32)(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)), TypeError, 'pass x.float()/255'),
+        ('a head with fewer than 2 classes', lambda: models.replace_head(_tiny(), 1), ValueError, 'integer >= 2'),
+        ('freezing more layer groups than exist', lambda: models.freeze_bottom(_tiny(), 9), ValueError, 'freeze between 0 and'),
+        ('lowest learning rate above the top one', lambda: models.param_groups(_tiny(), 1e-3, lowest_lr=1e-2), ValueError, 'must be > 0 and <= lr'),
+        ('one string where a list of sentences is expected', lambda: models.embed_texts('hello'), TypeError, 'wrap it in [...]'),
+    ],
+    'the training loop (tltutor.train: fit, evaluate, forward)': [
+        ("head's class count does not match the labels", lambda: train.fit(_tiny(2), _loader(k=3), epochs=1, progress=False), ValueError, 'replace_head'),
+        ('zero epochs', lambda: train.fit(_tiny(), _loader(), epochs=0), ValueError, 'at least 1 epoch'),
+        ('NaN loss during training', lambda: train.fit(_tiny(), _loader(bad=True), epochs=1, progress=False), FloatingPointError, 'lower the learning rate'),
+        ('every parameter frozen', lambda: train.fit(_tiny().requires_grad_(False), _loader(), epochs=1), ValueError, 'no trainable parameters'),
+        ('unknown mixed-precision mode', lambda: train.fit(_tiny(), _loader(), epochs=1, amp='int8'), ValueError, "'bf16' or 'fp16'"),
+        ('a batch that is neither (x, y) nor a dict', lambda: train.split_batch(torch.ones(3), 'cpu'), TypeError, "dict with 'labels'"),
+        ('float labels', _fit_with_labels(lambda y: y.float()), TypeError, 'integer class indices; pass y.long()'),
+        ('int32 labels', _fit_with_labels(lambda y: y.int()), TypeError, 'int64 class indices; pass y.long()'),
+        ('labels shaped [N, 1]', _fit_with_labels(lambda y: y[:, None]), ValueError, 'pass y.squeeze(1)'),
+        ('one-hot labels', _fit_with_labels(lambda y: nn.functional.one_hot(y, 2).float()), TypeError, 'pass y.argmax(1)'),
+        ('float labels to evaluate', lambda: train.evaluate(_tiny(), torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*_xy()[:1], _xy()[1].float()), batch_size=4)), TypeError, 'pass y.long()'),
+        ('3-channel images into a 1-channel CNN', _fit_small_cnn_on(torch.zeros(8, 3, 16, 16)), ValueError, 'inputs of shape (8, 3, 16, 16)'),
+        ('28 px images into a CNN built for 16 px', _fit_small_cnn_on(torch.zeros(8, 1, 28, 28)), ValueError, 'the image size (size= / input_size=)'),
+        ('uint8 images', _fit_small_cnn_on(torch.zeros(8, 1, 16, 16, dtype=torch.uint8)), TypeError, 'not uint8'),
+        ('a token id past the vocabulary', _minilm_on(torch.tensor([[101, 40000, 102]])), ValueError, "past the model's vocabulary of 30522"),
+        ('a negative token id', _minilm_on(torch.tensor([[101, -5, 102]])), ValueError, 'token id -5 is negative'),
+        ('float token ids', _minilm_on(torch.tensor([[101., 5., 102.]])), TypeError, 'pass input_ids.long()'),
+        ('a sequence longer than the model\'s positions', _minilm_on(torch.full((1, 600), 1000)), ValueError, "longer than the model's 512 positions"),
+    ],
+    'checkpoints (tltutor.train)': [
+        ('corrupt checkpoint file', _corrupt_checkpoint, ValueError, 'corrupt or truncated'),
+        ('checkpoint damaged after saving', _damaged_checkpoint, ValueError, 'do not match the checksum'),
+        ('checkpoint of a different model', _checkpoint_for_other_model, ValueError, 'does not fit this model'),
+        ('missing checkpoint', lambda: train.load_checkpoint(_tiny(), '/nonexistent/model.pt'), FileNotFoundError, 'save one with save_checkpoint'),
+    ],
+    'divergences (tltutor.divergence)': [
+        ('source and target features of different sizes', lambda: divergence.mmd_loss(torch.rand(8, 3), torch.rand(8, 4)), ValueError, 'same feature extractor'),
+        ('a batch too small for a covariance', lambda: divergence.coral_loss(torch.rand(1, 3), torch.rand(8, 3)), ValueError, 'at least 2'),
+        ('NaN in the source features of MMD', lambda: divergence.mmd_loss(_with_value((8, 4), 2, float('nan')), torch.randn(8, 4)), ValueError, 'src holds 1 NaN or infinite'),
+        ('infinity in the target features of MMD', lambda: divergence.mmd_loss(torch.randn(8, 4), _with_value((8, 4), 0, float('inf'))), ValueError, 'tgt holds 1 NaN or infinite'),
+        ('NaN in the features of CORAL', lambda: divergence.coral_loss(_with_value((8, 4), 1, float('nan')), torch.randn(8, 4)), ValueError, 'NaN or infinite'),
+        ('NaN in the features of the proxy A-distance', lambda: divergence.proxy_a_distance(_with_value((60, 4), 0, float('nan')), torch.randn(60, 4)), ValueError, 'src holds 1 NaN'),
+    ],
+    'the taxonomy (tltutor.taxonomy)': [
+        ('a description that is not text', lambda: taxonomy.Domain(3, 'photos'), TypeError, 'must be a str that describes it'),
+        ('a target task that only adds words to the source\'s', _unlabelled_target_task('10 classes', '10 object classes'), ValueError, 'describe them identically'),
+        ('an unlabelled target with a new task (zero-shot)', _unlabelled_target_task('10 digit classes', '{cat, dog}'), ValueError, 'zero-shot learning'),
+        ('a label count that contradicts the problem', _recommend_with_labels(50), ValueError, 'n_target_labels=50'),
+    ],
+}
+CASES = [case for cases in DOORS.values() for case in cases]
 # (asking for a GPU on a machine without one is tested in test_core.py: the answer depends on the machine)
 
 

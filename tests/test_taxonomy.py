@@ -208,3 +208,17 @@ def test_recommend_strategy_respects_the_problem():
     movie = EXAMPLES['movie → product reviews']
     assert recommend_strategy(0, 'similar', problem=movie) == recommend_strategy(0, 'similar')   # the setting forces nothing
     with pytest.raises(ValueError, match='make them agree'): recommend_strategy(10, 'similar', problem=movie)
+
+
+def test_a_description_that_only_adds_words_is_asked_about_not_guessed():
+    "'10 classes' → '10 object classes' may be one label space said twice: the error says how to tell it which."
+    from tltutor.taxonomy import _one_names_more
+    assert _one_names_more('10 classes', '10 object classes') and _one_names_more('10 Object Classes', '10 class')
+    assert not _one_names_more('10 classes', '10 classes')                   # the same: nothing added
+    assert not _one_names_more('classes 10', '10 object classes')             # the words are not in order
+    assert not _one_names_more('{negative, positive}', '{negative, neutral, positive}')
+    P = lambda a, b: TransferProblem(Domain('RGB image', 'photos'), Task(a), Domain('RGB image', 'sketches'), Task(b), True, False)
+    with pytest.raises(ValueError, match='describe them identically') as e: classify_setting(P('10 classes', '10 object classes'))
+    assert "'10 classes' vs '10 object classes'" in str(e.value) and 'zero-shot' in str(e.value)
+    assert classify_setting(P('10 object classes', '10 object class')).setting == 'transductive'   # said identically
+    with pytest.raises(ValueError, match='no setting of the taxonomy fits'): classify_setting(P('10 digit classes', '{cat, dog}'))

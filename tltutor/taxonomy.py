@@ -23,6 +23,14 @@ def _norm(s:str) -> str:
     "A description compared as a person would: case, spacing and plural endings ignored ('RGB Images' = 'rgb image')."
     return ' '.join(_singular(w) for w in s.casefold().split())
 
+def _one_names_more(a:str, b:str) -> bool:
+    "True when one description is the other with words added ('10 classes' → '10 object classes'): maybe the same thing, said more precisely."
+    if '{' in a + b: return False                     # an explicit list of labels: another list is other labels
+    wa, wb = _norm(a).split(), _norm(b).split()
+    short, long = sorted((wa, wb), key=len)
+    it = iter(long)
+    return len(short) < len(long) and all(w in it for w in short)   # the shorter one's words, in order, inside the longer
+
 def _text(value, name:str, example:str) -> str:
     "`value` checked to be a non-empty description, else a clear error naming `name`."
     if not isinstance(value, str):
@@ -131,6 +139,12 @@ def classify_setting(problem:TransferProblem) -> Setting:
     if p.tgt_labels: setting = 'inductive'
     elif not p.tgt_task.supervised: setting = 'unsupervised'   # Pan & Yang: the target task itself has no labels
     elif p.src_labels:
+        if tasks_differ and _one_names_more(p.src_task.label_space, p.tgt_task.label_space):
+            raise ValueError(f"the label spaces are described differently ({p.src_task.label_space!r} vs "
+                             f"{p.tgt_task.label_space!r}), but one only adds words to the other, so they may be the same "
+                             "labels said more or less precisely. If they are the same classes, describe them identically: the "
+                             "task is then the same and the setting transductive (domain adaptation). If they are different "
+                             "classes, this is zero-shot learning, which needs side information such as class descriptions.")
         if tasks_differ:
             raise ValueError(f"the target has no labels and its task differs from the source's ({p.src_task.label_space!r} "
                              f"→ {p.tgt_task.label_space!r}): no setting of the taxonomy fits (this is zero-shot learning, "

@@ -50,16 +50,20 @@ def split_batch(batch, device) -> tuple[object, torch.Tensor]:
         return {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != 'labels'}, y
     return batch[0].to(device, non_blocking=True), y
 
-def _explain_token_batch(model:nn.Module, inputs:dict) -> str|None:
-    "What makes a batch of token ids unreadable for a Hugging Face model, if it is that: ids or length past its limits."
+def _explain_token_batch(model:nn.Module, inputs:dict) -> tuple[type, str]|None:
+    "What makes a batch of token ids unreadable for a Hugging Face model, if it is that (the error to raise and why): ids of the wrong type or past its limits."
     ids, cfg = inputs.get('input_ids'), getattr(model, 'config', None)
     if not isinstance(ids, torch.Tensor) or cfg is None or ids.numel() == 0: return None
+    if ids.is_floating_point(): return TypeError, f"input_ids of dtype {ids.dtype}: token ids are integers; pass input_ids.long()."
+    if int(ids.min()) < 0:
+        return ValueError, (f"token id {int(ids.min())} is negative: ids index the vocabulary from 0 (padding is the tokenizer's "
+                "pad id, not -100, which only labels may use).")
     vocab, positions = getattr(cfg, 'vocab_size', None), getattr(cfg, 'max_position_embeddings', None)
     if vocab and int(ids.max()) >= vocab:
-        return (f"token id {int(ids.max())} is past the model's vocabulary of {vocab} ids. Tokenize with the model's own "
+        return ValueError, (f"token id {int(ids.max())} is past the model's vocabulary of {vocab} ids. Tokenize with the model's own "
                 "tokenizer (load_tokenizer() for the packaged MiniLM).")
     if positions and ids.shape[-1] > positions:
-        return (f"sequences of {ids.shape[-1]} tokens are longer than the model's {positions} positions. Tokenize with "
+        return ValueError, (f"sequences of {ids.shape[-1]} tokens are longer than the model's {positions} positions. Tokenize with "
                 f"truncation=True and max_length <= {positions}.")
     return None
 
@@ -68,7 +72,7 @@ def forward(model:nn.Module, inputs) -> torch.Tensor:
     try: out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
     except (RuntimeError, IndexError) as e:
         if isinstance(inputs, dict) and (why := _explain_token_batch(model, inputs)):
-            raise ValueError(f"{type(model).__name__} cannot take this batch: {why}") from e
+            raise why[0](f"{type(model).__name__} cannot take this batch: {why[1]}") from e
         if isinstance(e, IndexError) or not isinstance(inputs, torch.Tensor): raise
         said = str(e)   # PyTorch's words for the usual mismatches: channels, spatial size (a linear layer), dtype
         shape = any(s in said for s in ('channels', 'cannot be multiplied', 'must match the size', 'Input type'))
