@@ -301,10 +301,17 @@ def test_dev_risk_matches_the_validation_loss_without_a_shift_and_rises_with_one
 
 
 def test_dev_control_variate_changes_only_the_variance_term():
+    "DEV and IWCV estimate the same target risk; DEV's control variate makes it vary less from one validation sample to the next."
     model = trained_blob_model()
-    tr, (va, vy), xt = blobs(1, n=300)[0], blobs(2, n=300), blobs(3, n=300, shift=0.7)[0]
-    dev, iw = dev_risk(model, tr, va, vy, xt), dev_risk(model, tr, va, vy, xt, control_variate=False)
-    assert math.isfinite(dev) and math.isfinite(iw) and dev != iw
+    tr, xt = blobs(1, n=300)[0], blobs(3, n=300, shift=0.7)[0]
+    va, vy = blobs(2, n=3000)
+    dev_all, iw_all = dev_risk(model, tr, va, vy, xt), dev_risk(model, tr, va, vy, xt, control_variate=False)
+    assert abs(dev_all - iw_all) < 0.05 and dev_all != iw_all            # a large sample: the same expectation
+    rng = np.random.default_rng(0)
+    draws = [torch.from_numpy(rng.choice(len(va), 150, replace=False)) for _ in range(16)]
+    dev = np.array([dev_risk(model, tr, va[i], vy[i], xt) for i in draws])
+    iw = np.array([dev_risk(model, tr, va[i], vy[i], xt, control_variate=False) for i in draws])
+    assert np.isfinite(dev).all() and dev.std() < 0.7*iw.std(), (dev.std(), iw.std())   # measured: 0.19 vs 0.43 (30 draws)
 
 
 def test_prediction_shares_and_collapse():
