@@ -81,7 +81,7 @@ def test_notebook_is_clean(nb):
         assert 'execution' not in c.get('metadata', {}), f"{nb.name}: run nbdev_clean"
 
 
-LAYERS = ['core', 'stats', 'data', 'models', 'train', 'divergence',        # foundations
+LAYERS = ['core', 'stats', 'data', 'models', 'train', 'divergence', 'transferability',   # foundations
           'finetune', 'text', 'adapt', 'negative', 'instance', 'regularize', 'multitask', 'compress',  # methods
           'taxonomy', 'exercises', 'cli']                                      # lesson-level helpers
 
