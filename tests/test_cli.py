@@ -43,3 +43,9 @@ def test_bad_arguments_say_what_to_do():
     r = cli('run', '00_core', '--scale', 'huge')
     assert r.returncode == 2 and 'quick' in r.stderr
     with pytest.raises(ValueError, match='choose one of'): run_notebook(lessons()[0], '/tmp', scale='medium')
+
+
+def test_a_number_names_the_lesson_not_the_library_notebook():
+    "'02' is lesson 02 (02_taxonomy), not also api/02_models; a library notebook is found only when no lesson matches."
+    assert [p.stem for p in find_lessons(['02'])] == ['02_taxonomy']
+    assert [p.stem for p in find_lessons(['02_models'])] == ['02_models']

@@ -36,12 +36,12 @@ def lessons(root:Path|None=None, include_api:bool=False) -> list[Path]:
 
 # %% ../nbs/api/10_cli.ipynb #6d08729c
 def find_lessons(names:list[str], root:Path|None=None) -> list[Path]:
-    "Notebooks matching `names` ('all', a number prefix like '01', or part of a file name)."
-    every = lessons(root, include_api=True)
+    "Notebooks matching `names` ('all', a number prefix like '01', or part of a file name); lessons first, library notebooks only when no lesson matches."
     if not names or names == ['all']: return lessons(root)
     out = []
     for n in names:
-        hits = [p for p in every if p.stem.startswith(n) or n in p.stem]
+        match = lambda nbs: [p for p in nbs if p.stem.startswith(n) or n in p.stem]
+        hits = match(lessons(root)) or match(lessons(root, include_api=True))   # '02' is the lesson, not api/02_models
         if not hits:
             raise ValueError(f"no lesson matches {n!r}: choose 'all' or one of {[p.stem for p in lessons(root)]} "
                              "(see `python -m tltutor.cli list`).")
@@ -130,7 +130,7 @@ def main(argv:list[str]|None=None) -> int:
     except ValueError as e: p.error(str(e))
     out = Path(a.out)/('smoke' if smoke else scale) if a.out == 'runs' else Path(a.out)
     print(f"running {len(todo)} notebook(s) at scale={scale}{' (smoke)' if smoke else ''} on "
-          f"{a.device or get_device().type}; output in {out}/")
+          f"{a.device or get_device().type}; output in {out.resolve()}/")
     results = [run_notebook(nb, out, scale, a.device, a.timeout, smoke=smoke) for nb in todo]
     for res in results:
         extra = f"  ({res['claims_not_checked']} assertion(s) not met: expected after two batches)" if res.get('claims_not_checked') else ''
