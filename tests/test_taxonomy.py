@@ -222,3 +222,34 @@ def test_a_description_that_only_adds_words_is_asked_about_not_guessed():
     assert "'10 classes' vs '10 object classes'" in str(e.value) and 'zero-shot' in str(e.value)
     assert classify_setting(P('10 object classes', '10 object class')).setting == 'transductive'   # said identically
     with pytest.raises(ValueError, match='no setting of the taxonomy fits'): classify_setting(P('10 digit classes', '{cat, dog}'))
+
+
+# --- the measured path: candidates scored on the target data ---------------------------------------------------
+def _measured(seed=0, n=120, k=3):
+    g = np.random.default_rng(seed)
+    y = np.repeat(np.arange(k), n//k)
+    good = g.normal(size=(n, 6)); good[:, :k] += 3*np.eye(k)[y]
+    return {'good': good, 'random net': g.normal(size=(n, 6))}, y
+
+
+def test_recommend_strategy_measured_path():
+    c, y = _measured()
+    r = recommend_strategy(sources=c, y=y, reference='random net', n_subsamples=30)
+    assert r.strategy == 'feature extraction' and r.source == 'good' and r.confidence == 1.0
+    assert '05b_choosing_a_source' in r.lessons and 'LogME' in r.reason and str(r).startswith("feature extraction from 'good'")
+    assert recommend_strategy(5000, sources=c, y=y, n_subsamples=0).strategy == 'full fine-tuning'   # many labels
+
+
+def test_recommend_strategy_measured_path_predicts_no_transfer():
+    c, y = _measured()
+    g = np.random.default_rng(3)
+    r = recommend_strategy(sources={'other noise': g.normal(size=c['good'].shape), 'random net': c['random net']}, y=y,
+                           reference='random net', n_subsamples=30)
+    assert r.strategy == 'training from scratch' and 'predicted not to help' in r.reason
+
+
+def test_recommend_strategy_measured_path_rejects():
+    c, y = _measured()
+    with pytest.raises(ValueError, match='needs `y`'): recommend_strategy(sources=c)
+    with pytest.raises(TypeError, match='either measurements'): recommend_strategy()
+    with pytest.raises(ValueError, match='not one of the candidates'): recommend_strategy(sources=c, y=y, reference='scratch')

@@ -185,3 +185,55 @@ def test_bad_input_is_named(case):
     call, kind, words = BAD[case]
     with pytest.raises(kind) as e: call()
     assert words in str(e.value), str(e.value)
+
+
+# --- rank_sources: LogME ranking with a subsampling confidence --------------------------------------------------
+from tltutor.transferability import rank_sources
+
+
+def _candidates(seed=0, n=200, k=4):
+    g = np.random.default_rng(seed)
+    y = np.repeat(np.arange(k), n//k)
+    signal = g.normal(size=(n, 8)); signal[:, :k] += 3*np.eye(k)[y]          # the class is linearly readable
+    weak = g.normal(size=(n, 8)); weak[:, :k] += 0.7*np.eye(k)[y]
+    return {'noise': g.normal(size=(n, 8)), 'weak': weak, 'signal': signal}, y
+
+
+def test_rank_sources_orders_by_logme_and_is_confident_when_the_gap_is_large():
+    c, y = _candidates()
+    r = rank_sources(c, y, reference='noise', n_subsamples=40)
+    assert r.names == ('signal', 'weak', 'noise') and r.top == 'signal'
+    assert list(r.scores) == sorted(r.scores, reverse=True)
+    assert r.scores[0] == pytest.approx(logme(c['signal'], y))               # the full-data score, not a subsample's
+    assert r.p_best == 1.0 and r.p_beats_reference == 1.0 and r.n_subsamples == 40
+    assert 'signal' in repr(r) and '(reference)' in repr(r)
+
+
+def test_rank_sources_is_unsure_between_equal_candidates_and_seeded():
+    g = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 60)
+    c = {k: g.normal(size=(180, 6)) + np.c_[0.8*np.eye(3)[y], np.zeros((180, 3))] for k in 'ab'}   # equally informative
+    r1, r2 = rank_sources(c, y, n_subsamples=30, seed=5), rank_sources(c, y, n_subsamples=30, seed=5)
+    assert r1 == r2                                                          # the seed fixes the subsamples
+    assert 0 < r1.p_best < 1 and r1.reference is None and r1.p_beats_reference is None
+
+
+def test_rank_sources_reference_is_skipped_for_top():
+    c, y = _candidates()
+    c['noise'] = c['signal'] * 2.0                                           # the reference now scores highest (scale-invariant LogME ties)
+    r = rank_sources({'ref': c['signal'], 'weak': c['weak']}, y, reference='ref', n_subsamples=10)
+    assert r.names[0] == 'ref' and r.top == 'weak' and r.p_beats_reference == 0.0
+
+
+@pytest.mark.parametrize('call,kind,words', [
+    (lambda c, y: rank_sources([c['noise']], y), TypeError, 'at least two candidates'),
+    (lambda c, y: rank_sources({'a': c['noise']}, y), TypeError, 'at least two candidates'),
+    (lambda c, y: rank_sources({'a': c['noise'], 'b': c['weak'][:50]}, y), ValueError, 'same labelled target inputs'),
+    (lambda c, y: rank_sources(c, y, reference='scratch'), ValueError, 'not one of the candidates'),
+    (lambda c, y: rank_sources(c, y, n_subsamples=-1), ValueError, 'n_subsamples'),
+    (lambda c, y: rank_sources(c, y.astype(float)), TypeError, 'integer class indices'),
+])
+def test_rank_sources_bad_input_is_named(call, kind, words):
+    c, y = _candidates()
+    with pytest.raises(kind) as e: call(c, y)
+    assert words in str(e.value), str(e.value)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
+
 # %% auto #0
 __all__ = ['EXAMPLES', 'FAMILIES', 'STRATEGIES', 'BUDGETS', 'Domain', 'Task', 'TransferProblem', 'Setting', 'classify_setting',
            'Family', 'families_table', 'Recommendation', 'recommend_strategy']
@@ -265,10 +267,13 @@ class Recommendation:
     strategy: str          # one of `STRATEGIES`
     reason: str            # why, in words
     also_try: tuple = ()   # the comparison worth running next
-    lessons: str = ''      # where the course implements it
+    lessons: str = ''      # where the course implements it (and measures the rule)
+    source: str = ''       # measured path only: the candidate source model to start from
+    confidence: float|None = None  # measured path only: subsample share in which `source` stays the top candidate
     def __str__(self):
+        src = f" from {self.source!r}" if self.source else ''
         also = f"\n  also try: {', '.join(self.also_try)}" if self.also_try else ''
-        return f"{self.strategy}: {self.reason}{also}\n  see: {self.lessons}"
+        return f"{self.strategy}{src}: {self.reason}{also}\n  see: {self.lessons}"
 
 # %% ../nbs/02_taxonomy.ipynb #63b5681a
 def _similar(domain_similarity) -> bool:
@@ -307,16 +312,63 @@ def _recommend_for(problem:TransferProblem, n_target_labels:int) -> Recommendati
             'lessons 03_vision_transfer, 04_nlp_transfer (frozen features)')
     return None
 
-def recommend_strategy(n_target_labels:int,      # labelled target examples (0 if none)
-                       domain_similarity,        # 'similar', 'dissimilar', or a score in [0, 1] (>= 0.5 is similar)
+def _recommend_measured(sources, y, reference, n_target_labels, many:int, n_subsamples:int, seed:int) -> Recommendation:
+    "The measured path of `recommend_strategy`: rank the candidates by LogME on the target data, then advise."
+    from tltutor.transferability import rank_sources
+    if y is None: raise ValueError("recommend_strategy: `sources` needs `y`, the labels of the target rows the features were computed on.")
+    r = rank_sources(sources, y, reference=reference, n_subsamples=n_subsamples, seed=seed)
+    n = len(np.asarray(y)) if n_target_labels is None else n_target_labels
+    scores = ', '.join(f"{k} {v:+.3f}" for k, v in zip(r.names, r.scores))
+    see = 'lesson 05b_choosing_a_source (LogME against fine-tuned accuracy, and as a negative-transfer warning)'
+    top_score = r.scores[r.names.index(r.top)]
+    if reference is not None:
+        ref_score = r.scores[r.names.index(reference)]
+        if top_score <= ref_score or r.p_beats_reference < 0.9:
+            return Recommendation('training from scratch',
+                f"no candidate clearly scores above the no-transfer reference {reference!r} (best {r.top!r}: LogME "
+                f"{top_score:+.3f} vs {ref_score:+.3f}, above it in {r.p_beats_reference:.0%} of {r.n_subsamples} subsamples): "
+                f"transfer is predicted not to help and may hurt. LogME on the target data: {scores}",
+                ('feature extraction',), see, r.top, r.p_best)
+    vs = (f", above the no-transfer reference {reference!r} in {r.p_beats_reference:.0%} of subsamples"
+          if reference is not None else '')
+    sure = 'a clear winner' if r.p_best >= 0.9 else 'not a clear winner: fine-tune the top two or three and compare'
+    common = (f"{r.top!r} has the highest LogME on the {len(np.asarray(y))} labelled target examples ({top_score:+.3f}), "
+              f"on top in {r.p_best:.0%} of {r.n_subsamples} subsamples — {sure}{vs}. LogME on the target data: {scores}")
+    if n < many:
+        return Recommendation('feature extraction', f"few labels ({n:,}); {common}", ('partial fine-tuning',), see, r.top, r.p_best)
+    return Recommendation('full fine-tuning', f"many labels ({n:,}); {common}", ('feature extraction',), see, r.top, r.p_best)
+
+def recommend_strategy(n_target_labels:int|None=None, # labelled target examples (0 if none; default with `sources`: len(y))
+                       domain_similarity=None,   # 'similar', 'dissimilar', or a score in [0, 1] (>= 0.5 is similar); not needed with `sources`
                        compute_budget:str='medium', # 'low', 'medium' or 'high'
                        many:int=1000,            # from this many target labels on, the target data count as many
                        problem:TransferProblem|None=None, # the problem itself: its setting rules strategies out
+                       sources:dict|None=None,   # measured path: {candidate name: its features on the labelled target inputs [n, d]}
+                       y=None,                   # measured path: the target labels of those n inputs
+                       reference:str|None=None,  # measured path: the candidate that stands for 'no transfer' (a random network)
+                       n_subsamples:int=100,           # measured path: subsamples behind the confidence
+                       seed:int=0,               # measured path: seed of the subsampling
                       ) -> Recommendation:
-    """Which transfer strategy to try first for a target with `n_target_labels` labels, and why.
+    """Which transfer strategy to try first, and why: measured from `sources` when given, else from a rule table.
 
-    With `problem`, the advice respects its setting: a heterogeneous problem needs a shared representation
-    first, and a problem without source labels cannot use them to supervise an alignment."""
+    **Measured path** (`sources` and `y`): every candidate is scored with LogME on the labelled target data
+    (`tltutor.transferability.rank_sources`); the advice names the top candidate, how often it stays on top in
+    subsamples, and — with a `reference` — predicts negative transfer (train from scratch) when no
+    candidate scores above the random network in at least 90 % of the subsamples.
+
+    **Rule table** (no `sources`): from the label count, the domain similarity and the budget. With `problem`,
+    the advice respects its setting: a heterogeneous problem needs a shared representation first, and a
+    problem without source labels cannot use them to supervise an alignment."""
+    if sources is not None:
+        if problem is not None and (r := _recommend_for(problem, n_target_labels if n_target_labels is not None else 1)) is not None:
+            return r
+        for name, v in (('many', many),) + ((('n_target_labels', n_target_labels),) if n_target_labels is not None else ()):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{name} must be a whole number, got {type(v).__name__} {v!r}.")
+        return _recommend_measured(sources, y, reference, n_target_labels, many, n_subsamples, seed)
+    if n_target_labels is None or domain_similarity is None:
+        raise TypeError("recommend_strategy needs either measurements (sources={name: target features}, y=target labels) "
+                        "or the rule table's inputs (n_target_labels and domain_similarity, e.g. recommend_strategy(300, 'dissimilar')).")
     for name, v in (('n_target_labels', n_target_labels), ('many', many)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must be a whole number, got {type(v).__name__} {v!r}.")

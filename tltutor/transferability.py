@@ -5,13 +5,14 @@
 # %% ../nbs/api/06_transferability.ipynb #7211be4c
 from __future__ import annotations
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['leep', 'nce', 'h_score', 'logme', 'Ranking', 'rank_correlation']
+__all__ = ['leep', 'nce', 'h_score', 'logme', 'Ranking', 'rank_correlation', 'SourceRanking', 'rank_sources']
 
 # %% ../nbs/api/06_transferability.ipynb #746466ba
 def _to_numpy(x, name:str, fn:str) -> np.ndarray:
@@ -179,3 +180,63 @@ def rank_correlation(scores, # one transferability score per source model
         raise ValueError("rank_correlation: every score (or every accuracy) is the same, so there is no order to compare.")
     k = kendalltau(s, a)
     return Ranking(float(k.statistic), float(weightedtau(s, a).statistic), float(k.pvalue))
+
+# %% ../nbs/api/06_transferability.ipynb #9d3a2522
+@dataclass(frozen=True)
+class SourceRanking:
+    "Candidate source models ordered by LogME on the labelled target data, with subsampling confidences."
+    names:tuple                # the candidates, best first
+    scores:tuple               # their LogME, in the same order
+    top:str                    # the best candidate that is not `reference`
+    p_best:float               # share of subsamples in which `top` scores above every other candidate
+    reference:str|None = None  # the candidate standing for 'no transfer', if given
+    p_beats_reference:float|None = None  # share of subsamples in which `top` scores above `reference`
+    n_subsamples:int = 0             # subsamples behind the shares
+
+    def __repr__(self):
+        rows = '\n'.join(f"  {n:24} LogME {s:+.3f}{'   (reference)' if n == self.reference else ''}"
+                         for n, s in zip(self.names, self.scores))
+        ref = (f"; it scores above {self.reference!r} in {self.p_beats_reference:.0%} of them"
+               if self.reference is not None else '')
+        return f"{rows}\n  top: {self.top!r}, on top in {self.p_best:.0%} of {self.n_subsamples} subsamples{ref}"
+    __str__ = __repr__
+
+def _stratified_subsample(y:np.ndarray, g:np.random.Generator, frac:float=0.8) -> np.ndarray:
+    "Row indices: `frac` of each class's rows, drawn without replacement (duplicated rows would favour high-dimensional features)."
+    return np.concatenate([g.choice(idx, max(2, round(frac*len(idx))), replace=False)
+                           for idx in (np.flatnonzero(y == c) for c in np.unique(y))])
+
+def rank_sources(sources, # {name: features of the labelled target inputs [n, d]}, one entry per candidate source model
+                 y, # the target class indices [n], in the same row order as every feature matrix
+                 reference:str|None=None, # the name of a candidate that stands for 'no transfer' (e.g. a random network)
+                 n_subsamples:int=100, # stratified subsamples (80 % of each class) behind the confidences (0: none)
+                 seed:int=0, # seed of the subsampling
+                ) -> SourceRanking:
+    "Score every candidate source with LogME on the target data, order them, and say how stable the order is."
+    if not isinstance(sources, dict) or len(sources) < 2:
+        raise TypeError("rank_sources: pass `sources` as a dict {name: features [n, d]} with at least two candidates; "
+                        f"got {type(sources).__name__}" + (f" with {len(sources)} entry" if isinstance(sources, dict) else '') + '.')
+    feats = {str(k): _check_matrix(v, f'sources[{k!r}]', 'rank_sources') for k, v in sources.items()}
+    y = _check_labels(y, None, 'rank_sources')
+    for k, f in feats.items():
+        if len(f) != len(y):
+            raise ValueError(f"rank_sources: sources[{k!r}] has {len(f)} rows but y has {len(y)}; compute every "
+                             "candidate's features on the same labelled target inputs, in the same order.")
+    if reference is not None and reference not in feats:
+        raise ValueError(f"rank_sources: reference={reference!r} is not one of the candidates {list(feats)}; "
+                         "add its features to `sources` or pass reference=None.")
+    if isinstance(n_subsamples, bool) or not isinstance(n_subsamples, int) or n_subsamples < 0:
+        raise ValueError(f"rank_sources: n_subsamples={n_subsamples!r} must be a whole number ≥ 0 (100 is a good default).")
+    names = list(feats)
+    score = lambda rows: np.array([logme(feats[k][rows], y[rows]) for k in names])
+    s = score(np.arange(len(y)))
+    order = np.argsort(-s, kind='stable')
+    top = next(i for i in order if names[i] != reference)
+    ref = names.index(reference) if reference is not None else None
+    g = np.random.default_rng(seed)
+    sub = np.array([score(_stratified_subsample(y, g)) for _ in range(n_subsamples)]).reshape(n_subsamples, len(names))
+    others = [i for i in range(len(names)) if i != top]
+    p_best = float((sub[:, top][:, None] > sub[:, others]).all(1).mean()) if n_subsamples else float('nan')
+    p_ref = None if ref is None else float((sub[:, top] > sub[:, ref]).mean()) if n_subsamples else float('nan')
+    return SourceRanking(tuple(names[i] for i in order), tuple(float(s[i]) for i in order), names[top], p_best,
+                         reference, p_ref, n_subsamples)
