@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tltutor import core, data, divergence, models, taxonomy, train
+import numpy as np
+
+from tltutor import core, data, divergence, models, taxonomy, train, transferability as tf
 
 def _tiny(n_out=2): return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, n_out))
 def _xy(n=8, k=2): return torch.randn(n, 4), torch.arange(n) % k
@@ -16,6 +18,10 @@ def _loader(n=8, k=2, bad=False):
     x, y = _xy(n, k)
     if bad: x[0] = float('nan')
     return data.tensor_loader(x, y, bs=4)
+
+def _feats(n=6, d=3):
+    "Fixed features [n, d] for the transferability doors (fixed, so that the messages 99_reliability stores are too)."
+    return np.arange(n*d, dtype=float).reshape(n, d) % 5
 
 def _env(**kw): return patch.dict(os.environ, kw)
 def _with_env(f, **kw):
@@ -150,6 +156,18 @@ DOORS = {   # each door of the library, in the order a learner meets them, and t
         ('infinity in the target features of MMD', lambda: divergence.mmd_loss(torch.randn(8, 4), _with_value((8, 4), 0, float('inf'))), ValueError, 'tgt holds 1 NaN or infinite'),
         ('NaN in the features of CORAL', lambda: divergence.coral_loss(_with_value((8, 4), 1, float('nan')), torch.randn(8, 4)), ValueError, 'NaN or infinite'),
         ('NaN in the features of the proxy A-distance', lambda: divergence.proxy_a_distance(_with_value((60, 4), 0, float('nan')), torch.randn(60, 4)), ValueError, 'src holds 1 NaN'),
+    ],
+    'transferability scores (tltutor.transferability)': [
+        ('float labels to LogME', lambda: tf.logme(np.ones((6, 3)), np.arange(6) % 2 + .0), TypeError, 'pass integer class indices'),
+        ('one-hot labels to the H-score', lambda: tf.h_score(_feats(), np.eye(2, dtype=int)[np.arange(6) % 2]), ValueError, 'pass their argmax'),
+        ('labels and features of different lengths', lambda: tf.logme(_feats(), np.arange(5) % 2), ValueError, 'one label per row'),
+        ('a single target class', lambda: tf.logme(_feats(), np.zeros(6, dtype=int)), ValueError, 'at least 2 classes'),
+        ('image-shaped features', lambda: tf.h_score(np.ones((6, 3, 2, 2)), np.arange(6) % 2), ValueError, 'x.reshape(len(x), -1)'),
+        ('NaN in the features', lambda: tf.logme(np.where(np.eye(6, 3) > 0, np.nan, 1.), np.arange(6) % 2), ValueError, 'NaN or infinite'),
+        ('logits where LEEP wants softmax outputs', lambda: tf.leep(np.arange(24.).reshape(6, 4) - 10, np.arange(6) % 2), ValueError, 'not logits'),
+        ('too few candidates to rank', lambda: tf.rank_correlation([1, 2], [.5, .6]), ValueError, 'at least 3'),
+        ('a list where rank_sources wants a dict', lambda: tf.rank_sources([_feats()], np.arange(6) % 2), TypeError, 'as a dict'),
+        ('a reference that is not a candidate', lambda: tf.rank_sources({'a': _feats(), 'b': _feats()}, np.arange(6) % 2, reference='c'), ValueError, 'is not one of the candidates'),
     ],
     'the taxonomy (tltutor.taxonomy)': [
         ('a description that is not text', lambda: taxonomy.Domain(3, 'photos'), TypeError, 'must be a str that describes it'),

@@ -96,9 +96,9 @@ def nce(src_labels, # the source model's hard labels on the target inputs [n] (t
 
 # %% ../nbs/api/06_transferability.ipynb #c044d642
 def _pinv_psd(c:np.ndarray) -> np.ndarray:
-    "Pseudo-inverse of a symmetric positive semi-definite matrix: eigenvalues below d·ε·λ_max count as zero."
+    "Pseudo-inverse of a symmetric positive semi-definite matrix: eigenvalues below 1e-10·λ_max count as zero."
     w, v = np.linalg.eigh(c)
-    keep = w > max(w.max(), 0.)*len(w)*np.finfo(np.float64).eps
+    keep = w > max(w.max(), 0.)*1e-10   # d·ε·λ_max is too tight for a covariance: its zero eigenvalues come out near 1e-15, CPU-dependent
     return (v[:, keep]/w[keep]) @ v[:, keep].T
 
 def h_score(feats, # the source model's features on the target inputs [n, d]
