@@ -39,6 +39,7 @@ def main():
     torch.save({'state': model.state_dict(), 'init': init, 'records': h.records, 'world': dist_info()[0]},
                Path(a.out)/f'rank{rank}.pt')
     if rank == 0: print(f"{world} processes: {h}")
+    torch.distributed.barrier()   # every rank done before any tears down: gloo aborts a rank whose peer left first
     torch.distributed.destroy_process_group()
 
 
