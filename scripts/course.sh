@@ -128,8 +128,15 @@ activate() {  # exports for every later step (tests, lab, `course.sh env`)
 
 setup() {
   make_venv; fetch_assets; activate
-  # `import tltutor` in this environment's Python finds this checkout (the last one set up), even without PYTHONPATH
-  echo "$REPO" > "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tltutor-checkout.pth"
+  # tltutor installed in editable mode from this checkout (the last one set up): the `tltutor` command exists,
+  # `pip show tltutor` finds it, and `import tltutor` works without PYTHONPATH (with it, PYTHONPATH's checkout wins)
+  rm -f "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tltutor-checkout.pth"  # set-up 2's way
+  quiet_pip "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps --no-build-isolation --no-index -e "$REPO" >&2
+  [ -x "$VENV/bin/tltutor" ] || die "the editable install of $REPO did not create the tltutor command: see pip's output above"
+  # JupyterLab without the "get notified about official Jupyter news?" pop-up: never fetch news (nothing reaches a network)
+  mkdir -p "$VENV/share/jupyter/lab/settings"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+    > "$VENV/share/jupyter/lab/settings/overrides.json"
   python -c "import sys; from tltutor.data import report_assets; sys.exit(report_assets())" >&2; }
 
 offline() {  # run "$@" in a network namespace with only loopback up (no hidden downloads)

@@ -47,6 +47,15 @@ def test_lab_refuses_requests_without_the_token(lab):
     assert e.value.code == 403
 
 
+def test_lab_never_asks_about_news(lab):
+    "Set-up's overrides.json turns the news feed off, so no 'get notified about official Jupyter news?' pop-up."
+    import json
+    base, token = lab
+    url = f'{base}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}'
+    defaults = {k: v.get('default') for k, v in json.load(urllib.request.urlopen(url, timeout=10))['schema']['properties'].items()}
+    assert defaults['fetchNews'] == 'false' and defaults['checkForUpdates'] is False, defaults   # overrides become the defaults
+
+
 def test_a_lesson_runs_in_the_browser(lab):
     from playwright.sync_api import sync_playwright
     base, token = lab

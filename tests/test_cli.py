@@ -1,5 +1,5 @@
 """The headless lesson runner: `python -m tltutor.cli`."""
-import json, subprocess, sys
+import json, os, shutil, subprocess, sys
 
 import pytest
 
@@ -16,6 +16,15 @@ def test_list_shows_lessons_in_order():
     names = [l.split()[0] for l in r.stdout.splitlines()]
     assert names == sorted(names) and '01_what_is_transfer_learning' in names
     assert 'What transfer learning is' in r.stdout
+
+
+def test_the_tltutor_command_is_installed():
+    "Set-up installs the checkout in editable mode: `tltutor list` runs from any folder and lists the same lessons."
+    exe = shutil.which('tltutor', path=os.path.dirname(sys.executable)) or shutil.which('tltutor')
+    assert exe, "no `tltutor` command next to this Python: run `bash scripts/course.sh setup` (or `pip install -e .`)"
+    r = subprocess.run([exe, 'list'], capture_output=True, text=True, timeout=600, cwd='/')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout == cli('list').stdout
 
 
 def test_run_writes_the_executed_notebook(tmp_path):

@@ -70,7 +70,10 @@ def mlp_classifier(in_dim:int, # size of the fixed input embeddings
     return FeatureClassifier(trunk, hidden, num_classes, bottleneck_dim)
 
 @torch.no_grad()
-def extract_features(model:FeatureClassifier, x:torch.Tensor, bs:int=500) -> torch.Tensor:
+def extract_features(model:FeatureClassifier, # a `FeatureClassifier` (its `features` part is used)
+                     x:torch.Tensor, # inputs [N, ...]
+                     bs:int=500, # batch size
+                    ) -> torch.Tensor:
     "The bottleneck features z of inputs `x` [N, ...], in eval mode, as a CPU tensor [N, bottleneck_dim]."
     if not hasattr(model, 'embed'): raise TypeError(f"{type(model).__name__} has no `embed`: build it as a FeatureClassifier.")
     model.eval(); dev = next(model.parameters()).device
@@ -197,7 +200,9 @@ class GradientReverse(torch.autograd.Function):
     def backward(ctx, grad):
         return -ctx.coeff*grad, None
 
-def grad_reverse(x:torch.Tensor, coeff:float=1.) -> torch.Tensor:
+def grad_reverse(x:torch.Tensor, # features on their way to a domain discriminator
+                 coeff:float=1., # λ: the reversed gradient is multiplied by −λ
+                ) -> torch.Tensor:
     "`x` unchanged, but gradients flowing back through it are multiplied by −`coeff`."
     if not isinstance(x, torch.Tensor): raise TypeError(f"grad_reverse needs a tensor, got {type(x).__name__}.")
     if isinstance(coeff, bool) or not isinstance(coeff, (int, float)):
@@ -212,7 +217,9 @@ class GradientReverseLayer(nn.Module):
     def extra_repr(self): return f'coeff={self.coeff}'
 
 # %% ../nbs/06_domain_adaptation.ipynb #b12d3a87
-def domain_discriminator(in_dim:int, hidden:int=256) -> nn.Sequential:
+def domain_discriminator(in_dim:int, # the feature size it reads
+                         hidden:int=256, # width of its hidden layers
+                        ) -> nn.Sequential:
     "An MLP from features [B, in_dim] to one domain logit (source 0, target 1)."
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                          nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1))
@@ -399,3 +406,8 @@ def dev_risk(model:FeatureClassifier, src_train_x:torch.Tensor, # source inputs 
     var = w.var(ddof=1)
     eta = -np.cov(wl, w)[0, 1]/var if var > 0 else 0.
     return float(wl.mean() + eta*w.mean() - eta)
+
+# %% ../nbs/06_domain_adaptation.ipynb #139965a4
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

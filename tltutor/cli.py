@@ -19,7 +19,8 @@ def nbs_dir() -> Path:
     if not d.is_dir(): raise FileNotFoundError(f"no lessons folder at {d}: run tltutor from a checkout of the course repository.")
     return d
 
-def lesson_title(path:Path) -> str:
+def lesson_title(path:Path, # a lesson notebook
+                ) -> str:
     "The title of a notebook: its first markdown heading."
     import nbformat
     for c in nbformat.read(path, as_version=4).cells:
@@ -28,14 +29,18 @@ def lesson_title(path:Path) -> str:
                 if line.startswith('# '): return line[2:].strip()
     return path.stem
 
-def lessons(root:Path|None=None, include_api:bool=False) -> list[Path]:
+def lessons(root:Path|None=None, # the folder of notebooks; None: the checkout's nbs/
+            include_api:bool=False, # also list the library notebooks in nbs/api/
+           ) -> list[Path]:
     "The lesson notebooks in learning order (numbered ones; `include_api` adds the library notebooks)."
     root = root or nbs_dir()
     found = sorted(p for p in root.glob('[0-9]*.ipynb'))
     return found + (sorted((root/'api').glob('[0-9]*.ipynb')) if include_api else [])
 
 # %% ../nbs/api/10_cli.ipynb #6d08729c
-def find_lessons(names:list[str], root:Path|None=None) -> list[Path]:
+def find_lessons(names:list[str], # lesson names or prefixes as `tltutor list` shows them ('05', '05b_choosing_a_source'), or 'all'
+                 root:Path|None=None, # the folder of notebooks; None: the checkout's nbs/
+                ) -> list[Path]:
     "Notebooks matching `names` ('all', a number prefix like '01', or part of a file name); lessons first, library notebooks only when no lesson matches."
     if not names or names == ['all']: return lessons(root)
     out = []
@@ -44,7 +49,7 @@ def find_lessons(names:list[str], root:Path|None=None) -> list[Path]:
         hits = match(lessons(root)) or match(lessons(root, include_api=True))   # '02' is the lesson, not api/02_models
         if not hits:
             raise ValueError(f"no lesson matches {n!r}: choose 'all' or one of {[p.stem for p in lessons(root)]} "
-                             "(see `python -m tltutor.cli list`).")
+                             "(see `tltutor list`).")
         out += [h for h in hits if h not in out]
     return out
 
@@ -104,7 +109,8 @@ def run_notebook(path:Path, out_dir:Path, # the notebook, and the folder its exe
     return res
 
 # %% ../nbs/api/10_cli.ipynb #27a891f2
-def main(argv:list[str]|None=None) -> int:
+def main(argv:list[str]|None=None, # command-line arguments; None: sys.argv[1:]
+        ) -> int:
     "The `tltutor` command: `list` the lessons, `run` some or all of them headless, or `smoke`-test the full-scale path."
     p = argparse.ArgumentParser(prog='tltutor', description='The tltutor transfer-learning course, headless.')
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -139,3 +145,8 @@ def main(argv:list[str]|None=None) -> int:
     return int(any(r['status'] != 'ok' for r in results))
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
+
+# %% ../nbs/api/10_cli.ipynb #d65da4f0
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

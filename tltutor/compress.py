@@ -186,3 +186,8 @@ def model_size(model:nn.Module,
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, 'state.pt'); torch.save(sd, path); mb = os.path.getsize(path)/1e6
     return {'params': n, 'nonzero': nz, 'sparsity': 1 - nz/max(1, n), 'mb': mb}
+
+# %% ../nbs/09_adapters_and_compression.ipynb #b603e09c
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

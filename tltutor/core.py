@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/00_core.ipynb #6e97131d
 from __future__ import annotations
-import os, random
+import inspect, os, random, textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['SCALES', 'SMOKE_BATCHES', 'SMOKE_ROWS', 'QUICK_THREADS', 'is_smoke', 'get_scale', 'scaled', 'smoke_rows',
            'get_device', 'seed_offset', 'shift_seed', 'rng', 'torch_generator', 'num_threads', 'set_seed', 'home_dir',
-           'assets_dir', 'repo_data_dir']
+           'assets_dir', 'repo_data_dir', 'document_parameters']
 
 # %% ../nbs/api/00_core.ipynb #71735fb0
 SCALES = ('quick', 'full')
@@ -46,12 +46,15 @@ def get_scale() -> str:
     return scale
 
 # %% ../nbs/api/00_core.ipynb #e8678bd3
-def scaled(quick, full):
+def scaled(quick, # the value at quick scale (CPU, minutes)
+           full, # the value at full scale (GPU, the real sizes)
+          ):
     "`quick` at quick scale, `full` at full scale: how lessons size data, images and epochs."
     return full if get_scale() == 'full' else quick
 
 # %% ../nbs/api/00_core.ipynb #0f2b7cfb
-def smoke_rows(n:int) -> int:
+def smoke_rows(n:int, # the number of rows a dataset would have
+              ) -> int:
     "`n`, or at most `SMOKE_ROWS` in smoke mode: how many rows a dataset keeps."
     return min(n, SMOKE_ROWS) if is_smoke() else n
 
@@ -134,3 +137,36 @@ def assets_dir() -> Path:
 def repo_data_dir() -> Path:
     "The repository's `data/` folder (small datasets with their provenance)."
     return Path(__file__).resolve().parent.parent/'data'
+
+# %% ../nbs/api/00_core.ipynb #64b4ae97
+_PARAMS_MARK = '\n\nParameters:\n'
+
+def _describe(name:str, d:dict) -> str:
+    "One parameter's line for `document_parameters`: name, type, default, and the comment beside it in the source."
+    untyped = d['anno'] is inspect._empty or (d['anno'] is type(None) and d['default'] is None)
+    extra = [] if untyped else [d['anno'] if isinstance(d['anno'], str) else getattr(d['anno'], '__name__', str(d['anno']))]
+    if d['default'] is not inspect._empty: extra.append(f"default {getattr(d['default'], '__name__', None) or repr(d['default'])}")
+    head = f"  {name}" + (f" ({', '.join(extra)})" if extra else '')
+    return textwrap.fill(f"{head}: {d['docment']}" if d['docment'] else head, 104, subsequent_indent='      ')
+
+def document_parameters(namespace:dict, # a module's `globals()`: its public functions and classes get their parameters documented
+                       ) -> None:
+    "Append each public function's and class's parameters (nbdev's comments beside them) to its docstring, so `help()` shows them."
+    from fastcore.docments import docments
+    for name, obj in list(namespace.items()):
+        if name.startswith('_') or not (inspect.isfunction(obj) or inspect.isclass(obj)): continue
+        if getattr(obj, '__module__', None) != namespace.get('__name__') or _PARAMS_MARK in (obj.__doc__ or ''): continue
+        try: params = docments(obj, full=True)
+        except (TypeError, OSError, SyntaxError, ValueError): continue   # no source to read (built in C, made at run time)
+        ret = params.pop('return', None)
+        params = {k: v for k, v in params.items() if k not in ('self', 'cls')}
+        if not any(v['docment'] for v in params.values()): continue
+        lines = [_describe(k, v) for k, v in params.items()]
+        if ret and ret['docment']: lines.append(textwrap.fill(f"Returns: {ret['docment']}", 104, subsequent_indent='      '))
+        try: obj.__doc__ = inspect.cleandoc(obj.__doc__ or '') + _PARAMS_MARK + '\n'.join(lines)
+        except AttributeError: pass   # a class whose docstring cannot be set
+
+
+# %% ../nbs/api/00_core.ipynb #f6061c9f
+document_parameters(globals())   # help() shows every parameter's comment
+

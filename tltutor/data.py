@@ -127,7 +127,8 @@ def asset_path(name:str, # a key of `ASSETS`
     return folder
 
 # %% ../nbs/api/01_data.ipynb #dae4c970
-def check_assets(verify:bool=True) -> list[tuple[str,str,str]]:
+def check_assets(verify:bool=True, # also check each file's SHA-256 (slower; False: only that the files exist)
+                ) -> list[tuple[str,str,str]]:
     "(name, status, where) for every asset: 'ok', 'missing' or 'corrupt'."
     rows = []
     for name, a in ASSETS.items():
@@ -171,7 +172,8 @@ def load_mnist() -> tuple[torch.Tensor, torch.Tensor]:
     return smoke_subset(x, torch.from_numpy(a[:, -1]).long())
 
 # %% ../nbs/api/01_data.ipynb #b443b3a4
-def load_digits(size:int=28) -> tuple[torch.Tensor, torch.Tensor]:
+def load_digits(size:int=28, # image side in pixels: the 8×8 scans are upsampled to size × size
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     "scikit-learn's 1,797 handwritten 8×8 digits, upsampled to `size`×`size`: images [N,1,size,size] in [0,1]."
     from sklearn.datasets import load_digits as _load
     d = _load()
@@ -212,7 +214,10 @@ def load_photos() -> tuple[np.ndarray, ...]:
     imgs = [getattr(skd, n)() for n in ('chelsea', 'coffee', 'astronaut', 'rocket')] + list(load_sample_images().images)
     return tuple(np.asarray(i, dtype=np.float32)/255. for i in imgs)
 
-def photo_patches(n:int, size:int=28, seed:int=0) -> torch.Tensor:
+def photo_patches(n:int, # number of patches
+                  size:int=28, # side of each square patch in pixels
+                  seed:int=0, # which patches (and crops) are drawn
+                 ) -> torch.Tensor:
     "`n` random `size`×`size` patches cut from `load_photos`: [n,3,size,size] in [0,1]."
     g, photos = rng(seed), load_photos()
     out = np.empty((n, 3, size, size), dtype=np.float32)
@@ -223,14 +228,17 @@ def photo_patches(n:int, size:int=28, seed:int=0) -> torch.Tensor:
         out[i] = p[r:r+size, c:c+size].transpose(2, 0, 1)
     return torch.from_numpy(out)
 
-def blend_mnistm(x:torch.Tensor, seed:int=0) -> torch.Tensor:
+def blend_mnistm(x:torch.Tensor, # grey digits [N, 1, H, W] in [0, 1]
+                 seed:int=0, # which photo patch each digit is blended with
+                ) -> torch.Tensor:
     "MNIST-M-style images: digits `x` [N,1,H,W] blended over random photo patches, |patch − digit|."
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"blend_mnistm needs grey images [N,1,H,W]; got shape {tuple(x.shape)}.")
     return (photo_patches(len(x), x.shape[-1], seed) - x).abs()
 
 # %% ../nbs/api/01_data.ipynb #47313a13
-def to_rgb(x:torch.Tensor) -> torch.Tensor:
+def to_rgb(x:torch.Tensor, # grey images [N, 1, H, W]; 3-channel images pass through unchanged
+          ) -> torch.Tensor:
     "Grey images [N,1,H,W] as three identical channels [N,3,H,W] (RGB images pass through)."
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"expected images [N,1,H,W] or [N,3,H,W]; got shape {tuple(x.shape)}.")
@@ -414,7 +422,9 @@ def load_vader(domain:str, # 'movie', 'amazon', 'tweets' or 'nyt'
         texts, scores = [texts[i] for i in keep], [scores[i] for i in keep]
     return smoke_subset(Dataset.from_dict({'text': texts, 'score': scores, 'label': [int(s > 0) for s in scores]}))
 
-def load_text_domain(name:str, **kwargs):
+def load_text_domain(name:str, # a text domain: 'rotten_tomatoes' or a VADER domain ('tweets', 'movie', 'amazon', 'nyt')
+                     **kwargs, # passed on to `load_vader` (min_abs_score=, dedupe=)
+                    ):
     "Any of `TEXT_DOMAINS` as a `datasets.Dataset` with `text` and `label`."
     if name == 'rotten_tomatoes': return load_rotten_tomatoes()
     if name in VADER_FILES: return load_vader(name, **kwargs)
@@ -439,3 +449,8 @@ def text_loader(ds, # a `datasets.Dataset` with `text` and `label`
     g = torch_generator(seed)
     return DataLoader(enc, batch_size=bs, shuffle=shuffle, generator=g if shuffle else None,
                       collate_fn=DataCollatorWithPadding(tokenizer))
+
+# %% ../nbs/api/01_data.ipynb #a461152a
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

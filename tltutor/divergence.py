@@ -46,7 +46,9 @@ def mmd_loss(src:torch.Tensor, # source features [n_s, d]
     return (kss + ktt - 2*kst).clamp(min=0)
 
 # %% ../nbs/api/04_divergence.ipynb #78d25e50
-def coral_loss(src:torch.Tensor, tgt:torch.Tensor) -> torch.Tensor:
+def coral_loss(src:torch.Tensor, # source features [n_s, d]
+               tgt:torch.Tensor, # target features [n_t, d], from the same feature extractor
+              ) -> torch.Tensor:
     "CORAL loss ‖C_S − C_T‖²_F / 4d² between two feature batches [n, d] (n ≥ 2); differentiable."
     _check_pair(src, tgt, 2, 'coral_loss')
     d = src.shape[1]
@@ -76,3 +78,8 @@ def proxy_a_distance(src, # source features [n_s, d] (tensor or array)
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     err = 1 - cross_val_score(clf, x, y, cv=folds).mean()
     return float(2*(1 - 2*min(err, 0.5)))
+
+# %% ../nbs/api/04_divergence.ipynb #4e7401de
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

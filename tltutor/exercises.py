@@ -245,3 +245,8 @@ def quiz(exercises, # the `Exercise`s to show, in order
         ) -> Quiz:
     "Show `exercises` as an interactive quiz in JupyterLab, as plain text elsewhere."
     return Quiz(exercises, title, static)
+
+# %% ../nbs/api/09_exercises.ipynb #b2c8c27f
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

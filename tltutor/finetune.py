@@ -47,7 +47,9 @@ def _flat_modules(model:nn.Module) -> tuple[list, list]:
         groups.append(max(g, 0))          # parameter-free modules (ReLU, pooling) ride with the group before
     return mods, groups
 
-def split_model(model:nn.Module, *cuts:int) -> tuple[nn.Sequential, ...]:
+def split_model(model:nn.Module, # a network made of layer groups (MobileNetV2, `small_cnn`)
+                *cuts:int, # layer-group indices where the network is cut, in increasing order
+               ) -> tuple[nn.Sequential, ...]:
     "The model cut just before layer groups `cuts` (increasing; -1: before the head) into consecutive pieces sharing its modules."
     L = len(layer_groups(model))
     if not cuts: raise ValueError("give at least one cut, e.g. split_model(model, -1) for (backbone, head).")
@@ -202,10 +204,16 @@ def simple_features(x:torch.Tensor, # images [N, C, H, W] in [0, 1] (colour is a
                                       for g in grey]), dtype=torch.float32)
     raise ValueError(f"kind={kind!r}: use 'pixels' or 'hog'.")
 
-def fuse_features(*blocks:torch.Tensor) -> torch.Tensor:
+def fuse_features(*blocks:torch.Tensor, # feature maps [N, C, H, W] or vectors [N, d] from several depths
+                 ) -> torch.Tensor:
     "Concatenate feature blocks [N, d_i] after scaling each example's vector in each block to unit length."
     if not blocks: raise ValueError("give at least one feature block to fuse.")
     if any(b.ndim != 2 for b in blocks): raise ValueError(f"feature blocks must be [N, d]; got shapes {[tuple(b.shape) for b in blocks]}.")
     if len({len(b) for b in blocks}) > 1:
         raise ValueError(f"feature blocks describe different numbers of examples {[len(b) for b in blocks]}: they must match.")
     return torch.cat([F.normalize(b.float(), dim=1) for b in blocks], dim=1)
+
+# %% ../nbs/03_vision_transfer.ipynb #a943d4dc
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

@@ -34,7 +34,8 @@ def importance_weights(src, # source samples [n_S, ...] (features; images are fl
             w = np.minimum(w, clip); w = w/w.mean()
     return w
 
-def effective_sample_size(w) -> float:
+def effective_sample_size(w, # importance weights, one per source example
+                         ) -> float:
     "(Σw)²/Σw²: how many equally weighted samples the weighted sample is worth."
     a = np.asarray(w, dtype=float)
     if a.ndim != 1 or len(a) == 0: raise ValueError(f"w must be a non-empty 1-d array of weights; got shape {a.shape}.")
@@ -126,3 +127,8 @@ def covariate_shift_split(feature, # the values [n] of the feature that decides 
     z = (v - v.mean())/v.std()
     to_src = rng(seed).random(len(v)) < 1/(1 + np.exp(strength*z))
     return np.flatnonzero(to_src), np.flatnonzero(~to_src)
+
+# %% ../nbs/07_instance_transfer.ipynb #3441e648
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

@@ -71,12 +71,15 @@ def _head_parent(model:nn.Module) -> tuple[nn.Module, str]:
         if isinstance(getattr(m, 'fc', None), nn.Linear): return m, 'fc'
     raise TypeError(f"cannot find a final linear layer in {type(model).__name__}: replace its head by hand.")
 
-def get_head(model:nn.Module) -> nn.Linear:
+def get_head(model:nn.Module, # a classifier whose last linear layer is its head (MobileNetV2, a small CNN, a HF sequence classifier)
+            ) -> nn.Linear:
     "The final linear layer (the task-specific head) of a model."
     parent, name = _head_parent(model)
     return getattr(parent, name) if not name.isdigit() else parent[int(name)]
 
-def replace_head(model:nn.Module, num_classes:int) -> nn.Linear:
+def replace_head(model:nn.Module, # the classifier whose head is replaced (in place)
+                 num_classes:int, # outputs of the new head: the target task's class count (≥ 2)
+                ) -> nn.Linear:
     "Put a fresh linear layer with `num_classes` outputs where the model's head was; return it."
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r}: a classifier head needs an integer >= 2.")
@@ -102,12 +105,14 @@ def quiet_transformers():
         hf_logging.set_verbosity(level)
         if bars: hf_logging.enable_progress_bar()
 
-def text_model_path(name:str|None=None) -> str:
+def text_model_path(name:str|None=None, # a Hugging Face model name or folder; None: the MiniLM that ships with the course
+                   ) -> str:
     "Where to load a text model from: the packaged MiniLM folder for `None`/'all-MiniLM-L6-v2', else `name` (a hub id or path)."
     if name in (None, MINILM, f'sentence-transformers/{MINILM}'): return str(asset_path('minilm'))
     return name
 
-def load_tokenizer(name:str|None=None):
+def load_tokenizer(name:str|None=None, # as for `text_model_path`: a model name or folder; None: the course's MiniLM
+                  ):
     "The tokenizer of the packaged MiniLM (or of hub model `name`, when online)."
     from transformers import AutoTokenizer
     with quiet_transformers(): return AutoTokenizer.from_pretrained(text_model_path(name))
@@ -184,7 +189,8 @@ def load_glove() -> GloVe:
     return _GLOVE
 
 # %% ../nbs/api/02_models.ipynb #26917448
-def layer_groups(model:nn.Module) -> list[nn.Module]:
+def layer_groups(model:nn.Module, # the network: a model's groups run from the input (group 0) to the head (last)
+                ) -> list[nn.Module]:
     "The model's trainable parts in order from input to output (the head last)."
     if hasattr(model, 'net') and hasattr(model.net, 'features'):          # our MobileNetV2
         return list(model.net.features) + [model.net.classifier]
@@ -198,12 +204,16 @@ def layer_groups(model:nn.Module) -> list[nn.Module]:
     if not kids: raise TypeError(f"{type(model).__name__} has no child modules with parameters to group.")
     return kids
 
-def set_trainable(modules, trainable:bool):
+def set_trainable(modules, # a module or a list of modules
+                  trainable:bool, # True: train their parameters; False: freeze them
+                 ):
     "Switch `requires_grad` for every parameter of a module or a list of modules."
     for m in (modules if isinstance(modules, (list, tuple)) else [modules]):
         for p in m.parameters(): p.requires_grad_(trainable)
 
-def freeze_bottom(model:nn.Module, n:int) -> nn.Module:
+def freeze_bottom(model:nn.Module, # the network (frozen in place)
+                  n:int, # how many layer groups, counted from the input, to freeze (0: none)
+                 ) -> nn.Module:
     "Freeze the first `n` layer groups and make the rest trainable (n=0: train everything; n=-1: head only)."
     groups = layer_groups(model)
     k = len(groups) - 1 if n == -1 else n
@@ -212,7 +222,9 @@ def freeze_bottom(model:nn.Module, n:int) -> nn.Module:
     set_trainable(groups[:k], False); set_trainable(groups[k:], True)
     return model
 
-def count_params(model:nn.Module, trainable:bool=True) -> int:
+def count_params(model:nn.Module, # the network
+                 trainable:bool=True, # True: only parameters that require gradients; False: all
+                ) -> int:
     "Number of (trainable, by default) parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
 
@@ -234,3 +246,8 @@ def param_groups(model:nn.Module, lr:float, # the head's learning rate
         if ps: out.append({'params': ps, 'lr': lr / decay**(L-1-i)})
     if not out: raise ValueError("no trainable parameters: unfreeze some layers (freeze_bottom(model, 0)).")
     return out
+
+# %% ../nbs/api/02_models.ipynb #cabdaf23
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

@@ -218,3 +218,8 @@ def soft_sharing_loss(model_a:nn.Module, # e.g. the trunk of task a's network
         return strength/2*sum((a - b.to(a.device)).pow(2).sum() for a, b in pairs)
     extra_loss.strength, extra_loss.n_tied = strength, sum(a.numel() for a, _ in pairs)
     return extra_loss
+
+# %% ../nbs/08_parameter_transfer_multitask.ipynb #5a46348d
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

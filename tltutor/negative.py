@@ -273,3 +273,8 @@ def decide_transfer(evidence, # an `NTGResult` measured on validation data, or a
     if threshold is None: raise ValueError("a distance needs a threshold: decide_transfer(d, threshold=...).")
     if evidence > threshold: return Decision('scratch', f"distance {evidence:.3f} > threshold {threshold:.3f}")
     return Decision('transfer', f"distance {evidence:.3f} <= threshold {threshold:.3f}")
+
+# %% ../nbs/05_negative_transfer.ipynb #561de134
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

@@ -69,3 +69,8 @@ def paired(a, # arm A, one number per seed
     if a.shape != b.shape:
         raise ValueError(f"a has {len(a)} values and b {len(b)}: a paired comparison needs the same seeds on both sides.")
     return mean_ci(a - b, confidence)
+
+# %% ../nbs/api/05_stats.ipynb #2921a163
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

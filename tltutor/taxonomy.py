@@ -110,7 +110,8 @@ class Setting:
                 f"  why: {self.explanation}")
 
 # %% ../nbs/02_taxonomy.ipynb #ee3b4611
-def classify_setting(problem:TransferProblem) -> Setting:
+def classify_setting(problem:TransferProblem, # the transfer problem: source and target domains and tasks, and which have labels
+                    ) -> Setting:
     "Name the setting of `problem` (Pan & Yang 2010), its kind and the method families that fit it."
     if not isinstance(problem, TransferProblem):
         raise TypeError(f"classify_setting needs a TransferProblem(...), got {type(problem).__name__}.")
@@ -414,3 +415,8 @@ def recommend_strategy(n_target_labels:int|None=None, # labelled target examples
         'many labels and a dissimilar domain: fine-tune all layers — pretrained weights are at worst a good '
         'initialisation that converges faster than a random one',
         ('training from scratch',), 'later lessons 03_vision_transfer, 05_negative_transfer')
+
+# %% ../nbs/02_taxonomy.ipynb #668869c5
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

@@ -208,3 +208,8 @@ def plot_shift_matrix(df, # from `domain_shift_matrix`
     ax.set_xlabel('test on (target)'); ax.set_ylabel('train on (source)'); ax.set_title(title)
     plt.colorbar(im, ax=ax, label='accuracy')
     return ax
+
+# %% ../nbs/04_nlp_transfer.ipynb #42ff5980
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

@@ -23,7 +23,9 @@ __all__ = ['classification_metrics', 'split_batch', 'forward', 'predict', 'evalu
            'loader_kwargs']
 
 # %% ../nbs/api/03_train.ipynb #231225a7
-def classification_metrics(y_true, y_pred) -> dict:
+def classification_metrics(y_true, # the true class indices
+                           y_pred, # the predicted class indices
+                          ) -> dict:
     "Accuracy, macro-averaged recall and macro-F1 of predicted class indices."
     from sklearn.metrics import accuracy_score, f1_score, recall_score
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -43,7 +45,9 @@ def _labels_of(batch) -> torch.Tensor:
     if isinstance(batch, (list, tuple)) and len(batch) == 2: return batch[1]
     raise TypeError(f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}.")
 
-def split_batch(batch, device) -> tuple[object, torch.Tensor]:
+def split_batch(batch, # a batch as a loader yields it: (x, y) or a Hugging Face dict with 'labels'
+                device, # where to move it
+               ) -> tuple[object, torch.Tensor]:
     "Model inputs and labels of a batch `(x, y)` or `{..., 'labels': y}`, moved to `device`."
     y = _labels_of(batch).to(device, non_blocking=True)   # also checks the batch's shape
     if isinstance(batch, dict) or hasattr(batch, 'keys'):
@@ -67,7 +71,9 @@ def _explain_token_batch(model:nn.Module, inputs:dict) -> tuple[type, str]|None:
                 f"truncation=True and max_length <= {positions}.")
     return None
 
-def forward(model:nn.Module, inputs) -> torch.Tensor:
+def forward(model:nn.Module, # the network
+            inputs, # a tensor, or a dict of tensors passed as keyword arguments (Hugging Face models)
+           ) -> torch.Tensor:
     "The model's logits for inputs (a tensor, or a dict of keyword arguments for HF models)."
     try: out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
     except (RuntimeError, IndexError) as e:
@@ -117,7 +123,11 @@ def _smoke_cap(dl):
     return _FirstBatches(dl, SMOKE_BATCHES) if is_smoke() else dl
 
 @torch.no_grad()
-def predict(model:nn.Module, dl, device=None, amp=None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model:nn.Module, # the network (put in eval mode)
+            dl, # batches to predict; their labels are returned alongside
+            device=None, # default: get_device()
+            amp=None, # None: bf16 autocast on CUDA, off elsewhere; or False / 'bf16' / 'fp16'
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     "Logits and labels of every batch of `dl`, on the CPU."
     dev = get_device(device) if device is not None else next(model.parameters()).device
     model.eval()
@@ -130,7 +140,12 @@ def predict(model:nn.Module, dl, device=None, amp=None) -> tuple[torch.Tensor, t
     if not logits: raise ValueError("the data loader is empty: there is nothing to evaluate.")
     return torch.cat(logits), torch.cat(labels)
 
-def evaluate(model:nn.Module, dl, device=None, loss_fn=F.cross_entropy, amp=None) -> dict:
+def evaluate(model:nn.Module, # the network (put in eval mode)
+             dl, # labelled batches: (x, y) or HF dicts with 'labels'
+             device=None, # default: get_device()
+             loss_fn=F.cross_entropy, # the loss reported as `loss`
+             amp=None, # None: bf16 autocast on CUDA, off elsewhere; or False / 'bf16' / 'fp16'
+            ) -> dict:
     "Loss, accuracy, macro recall and macro-F1 of `model` on `dl`."
     logits, y = predict(model, dl, device, amp)
     if loss_fn is F.cross_entropy: _check_class_labels(y)
@@ -162,7 +177,11 @@ class History:
         import pandas as pd
         return pd.DataFrame(self.records)
 
-def plot_history(h:History, metrics=('loss', 'accuracy'), ax=None, label:str=''):
+def plot_history(h:History, # a `History` from `fit`
+                 metrics=('loss', 'accuracy'), # which recorded metrics to plot, one panel each
+                 ax=None, # matplotlib axes to draw on (one per metric); None: a new figure
+                 label:str='', # legend label of these curves
+                ):
     "Training and validation curves of a `History`, one panel per metric."
     import matplotlib.pyplot as plt
     axs = ax if ax is not None else plt.subplots(1, len(metrics), figsize=(4.5*len(metrics), 3.2))[1]
@@ -181,7 +200,8 @@ def _nonfinite(value, epoch:int, opt):
     raise FloatingPointError(f"the loss became {value} at epoch {epoch+1}: lower the learning rate "
                              f"(lr={opt.param_groups[-1]['lr']:.2g}) or enable gradient clipping (clip=1.0).")
 
-def adamw_impl(device) -> dict:
+def adamw_impl(device, # the device the parameters live on
+              ) -> dict:
     "AdamW's fastest implementation on `device` that `fit` uses by default: see *Performance defaults*."
     dev = torch.device(device)
     if dev.type in ('cpu', 'cuda'): return {'fused': True}   # the whole update in one kernel: fastest on the CPU (measured), Trainer's default
@@ -203,7 +223,10 @@ def init_distributed(backend:str|None=None, # None: 'nccl' on CUDA, 'gloo' on th
         torch.distributed.init_process_group(backend)
     return dist_info()
 
-def shard_loader(dl:DataLoader, rank:int, world:int) -> tuple[DataLoader, DistributedSampler]:
+def shard_loader(dl:DataLoader, # the full loader
+                 rank:int, # this process's rank
+                 world:int, # number of processes
+                ) -> tuple[DataLoader, DistributedSampler]:
     "`dl` with its data split into `world` equal shards (DistributedSampler): this rank's loader and sampler."
     if not isinstance(dl, DataLoader):
         raise TypeError(f"data-parallel fit needs a torch DataLoader to shard, not {type(dl).__name__}: "
@@ -364,7 +387,10 @@ def _weights_digest(weights:dict) -> str:
         d.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')
     return d.hexdigest()
 
-def save_checkpoint(model:nn.Module, path, history:History|None=None):
+def save_checkpoint(model:nn.Module, # the network whose weights are saved
+                    path, # the file to write
+                    history:History|None=None, # the `History` of its training, saved alongside (optional)
+                   ):
     "Save `model`'s weights (and a `History`) to `path`, with a checksum of the weights."
     from pathlib import Path
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -374,7 +400,9 @@ def save_checkpoint(model:nn.Module, path, history:History|None=None):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
 
-def load_checkpoint(model:nn.Module, path) -> History|None:
+def load_checkpoint(model:nn.Module, # a network of the same architecture: the weights are loaded into it
+                    path, # a file written by `save_checkpoint`
+                   ) -> History|None:
     "Load weights saved by `save_checkpoint` into `model` (safely: tensors only; checksum verified); return the saved `History`."
     from pathlib import Path
     if not Path(path).is_file(): raise FileNotFoundError(f"no checkpoint at {path}: save one with save_checkpoint(model, path).")
@@ -406,3 +434,8 @@ def loader_kwargs(device=None, # where the model trains; default: get_device()
     if dev.type != 'cuda': return {'num_workers': 0, 'pin_memory': False}   # workers only add start-up and copies
     workers = 0 if in_memory else min(8, os.cpu_count() or 1)
     return {'num_workers': workers, 'pin_memory': True, **({'persistent_workers': True} if workers else {})}
+
+# %% ../nbs/api/03_train.ipynb #3daa722f
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+

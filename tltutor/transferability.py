@@ -240,3 +240,8 @@ def rank_sources(sources, # {name: features of the labelled target inputs [n, d]
     p_ref = None if ref is None else float((sub[:, top] > sub[:, ref]).mean()) if n_subsamples else float('nan')
     return SourceRanking(tuple(names[i] for i in order), tuple(float(s[i]) for i in order), names[top], p_best,
                          reference, p_ref, n_subsamples)
+
+# %% ../nbs/api/06_transferability.ipynb #1ad3e255
+from .core import document_parameters as _document_parameters
+_document_parameters(globals())   # help() shows every parameter's comment
+
