@@ -107,13 +107,32 @@ def test_gradual_unfreezing_unfreezes_from_the_top():
     net = small_cnn(4)
     w_bottom = net[0][0].weight.detach().clone()
     dl = tensor_loader(x, y, bs=10, shuffle=True)
-    h = gradual_unfreezing_fit(net, dl, tensor_loader(x, y, bs=40), epochs=3, lr=3e-3)
+    h = gradual_unfreezing_fit(net, dl, tensor_loader(x, y, bs=40), epochs=3, lr=1e-2)   # one schedule: 3e-3 is too slow here
     groups = layer_groups(net)
     assert h['trainable'][0] == count_params(groups[-1])                        # epoch 1: the head only
     assert h['trainable'] == sorted(h['trainable']) and h['trainable'][-1] == count_params(net, trainable=False)
-    assert [r['epoch'] for r in h.records] == [1, 2, 3] and h.best_epoch is not None
+    assert [r['epoch'] for r in h.records] == [1, 2, 3] and h.best_epoch == 2   # it learns: the last epoch is best
     assert all(p.requires_grad for p in net.parameters())
     assert not torch.equal(w_bottom, net[0][0].weight)                         # the bottom trained in the last epoch
+
+
+def test_gradual_unfreezing_runs_one_schedule_over_all_epochs(monkeypatch):
+    "One warm-up and one cosine decay over the whole run, as full fine-tuning gets: no restart at every epoch."
+    import tltutor.finetune as ft
+    real, seen = ft.fit, []
+    def spy(model, dl, *a, opt=None, sched=None, **kw):
+        seen.append(sched); h = real(model, dl, *a, opt=opt, sched=sched, **kw)
+        seen.append(opt.param_groups[0]['lr']); return h
+    monkeypatch.setattr(ft, 'fit', spy)
+    set_seed(0)
+    x, y = digits_like()
+    gradual_unfreezing_fit(small_cnn(4), tensor_loader(x, y, bs=10), epochs=3, lr=3e-3)   # 4 steps an epoch
+    scheds, rates = seen[0::2], seen[1::2]
+    assert all(s is scheds[0] for s in scheds) and scheds[0].last_epoch == 12   # one schedule, stepped 12 times
+    assert rates[0] > rates[1] > rates[2] == 0                                  # decays across epochs, to 0 at the end
+    seen.clear()
+    gradual_unfreezing_fit(small_cnn(4), tensor_loader(x, y, bs=10), epochs=2, lr=3e-3, sched=None)
+    assert seen[0::2] == [None, None] and seen[1::2] == [3e-3, 3e-3]             # sched=None: a constant rate
 
 
 def test_gradual_unfreezing_step_one_never_reaches_the_bottom():

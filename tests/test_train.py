@@ -4,7 +4,7 @@ import torch.nn as nn
 
 from tltutor.core import set_seed
 from tltutor.data import tensor_loader
-from tltutor.train import History, classification_metrics, evaluate, fit, split_batch
+from tltutor.train import History, classification_metrics, cosine_schedule, evaluate, fit, split_batch
 
 
 def blobs(n=200, seed=0):
@@ -34,6 +34,29 @@ def test_fit_is_deterministic():
         fit(m, tensor_loader(x, y, bs=16, shuffle=True), epochs=2, lr=0.05, progress=False)
         out.append(m.weight.detach().clone())
     assert torch.equal(*out)
+
+
+def test_cosine_schedule_is_fits_own_and_spans_calls():
+    "A scheduler passed as sched= is stepped every step and never reset; fit's own gives the same rates in one call."
+    x, y = blobs(80)
+    dl = tensor_loader(x, y, bs=10)                       # 8 steps an epoch
+    def rates(sched_for):
+        set_seed(0); m = nn.Linear(2, 2); o = torch.optim.AdamW(m.parameters(), lr=0.1)
+        s, out = sched_for(o), []
+        for _ in range(2):
+            fit(m, dl, epochs=1, opt=o, sched=s, progress=False); out.append(o.param_groups[0]['lr'])
+        return out, m.weight.detach().clone()
+    (r1, w1), (r2, _) = rates(lambda o: cosine_schedule(o, 16)), rates(lambda o: 'cosine')
+    assert 0 < r1[0] < 0.1 and r1[1] == 0                 # one schedule: half-way down after call 1, 0 after call 2
+    assert r2 == [0, 0]                                   # 'cosine': each call decays to 0 on its own
+    set_seed(0); m = nn.Linear(2, 2); o = torch.optim.AdamW(m.parameters(), lr=0.1)
+    fit(m, tensor_loader(x, y, bs=10), epochs=2, opt=o, sched=cosine_schedule(o, 16), progress=False)
+    assert torch.equal(m.weight, w1)                      # two calls over one schedule = one call of two epochs
+    with pytest.raises(ValueError, match='another optimiser'):
+        fit(m, dl, opt=o, sched=cosine_schedule(torch.optim.SGD(m.parameters(), lr=0.1), 4), progress=False)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match='at least 1'): cosine_schedule(o, bad)
+    with pytest.raises(ValueError, match='warm-up share'): cosine_schedule(o, 10, warmup=1.0)
 
 
 def test_early_stopping():

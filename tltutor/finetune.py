@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .core import get_device
 from .data import tensor_loader
 from .models import count_params, freeze_bottom, layer_groups, param_groups
-from .train import History, evaluate, fit
+from .train import History, cosine_schedule, evaluate, fit
 
 # %% auto #0
 __all__ = ['to_device', 'split_model', 'extract_features', 'fit_head', 'gradual_unfreezing_fit', 'small_cnn', 'copy_layers',
@@ -121,7 +121,7 @@ def gradual_unfreezing_fit(model:nn.Module, train_dl, valid_dl=None,
                            step:int|None=None, # groups unfrozen per epoch; None: enough that the last epoch trains all
                            weight_decay:float=0.01,
                            restore_best:bool=True, # with valid_dl: load the weights of the best epoch at the end
-                           **fit_kwargs, # passed on to `fit` (monitor, device, amp, sched, ...)
+                           **fit_kwargs, # passed on to `fit` (monitor, device, amp, clip, ...); sched='cosine' (default): one schedule over all epochs
                           ) -> History:
     "ULMFiT's gradual unfreezing: train the head, then unfreeze `step` more layer groups from the top every epoch."
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -133,13 +133,15 @@ def gradual_unfreezing_fit(model:nn.Module, train_dl, valid_dl=None,
     freeze_bottom(model, 0)       # every parameter joins the optimizer; frozen ones get no gradient, so no update
     groups = param_groups(model, lr, lowest_lr=lowest_lr) if lowest_lr is not None else [{'params': list(model.parameters()), 'lr': lr}]
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    sched = fit_kwargs.pop('sched', 'cosine')   # one schedule over the whole run, not a restart every epoch
+    if sched == 'cosine': sched = cosine_schedule(opt, epochs*len(train_dl))
     fit_kwargs.setdefault('progress', False)
     monitor = fit_kwargs.get('monitor', 'accuracy')
     sign = -1 if monitor == 'loss' else 1
     out, best, best_state = History(monitor=monitor), -math.inf, None
     for e in range(epochs):
         freeze_bottom(model, max(0, L - 1 - e*step))
-        h = fit(model, train_dl, valid_dl, epochs=1, opt=opt, **fit_kwargs)
+        h = fit(model, train_dl, valid_dl, epochs=1, opt=opt, sched=sched, **fit_kwargs)
         out.records.append(dict(h.records[0], epoch=e+1, trainable=count_params(model)))
         score = sign*h.records[0].get(f'valid_{monitor}', -h.records[0]['train_loss'])
         if score > best:

@@ -19,8 +19,8 @@ from .core import SMOKE_BATCHES, get_device, is_smoke
 
 # %% auto #0
 __all__ = ['classification_metrics', 'split_batch', 'forward', 'predict', 'evaluate', 'History', 'plot_history', 'adamw_impl',
-           'dist_info', 'init_distributed', 'shard_loader', 'fit', 'save_checkpoint', 'load_checkpoint',
-           'loader_kwargs']
+           'dist_info', 'init_distributed', 'shard_loader', 'cosine_schedule', 'fit', 'save_checkpoint',
+           'load_checkpoint', 'loader_kwargs']
 
 # %% ../nbs/api/03_train.ipynb #231225a7
 def classification_metrics(y_true, # the true class indices
@@ -249,6 +249,18 @@ def _bn_to_eval(model:nn.Module):
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine and not any(p.requires_grad for p in m.parameters()):
             m.eval()
 
+def cosine_schedule(opt:torch.optim.Optimizer, # the optimiser whose every parameter group's rate it shapes
+                    steps:int, # the number of optimiser steps the schedule spans
+                    warmup:float=0.05, # the share of `steps` spent warming up linearly from lr/warm to lr
+                   ) -> torch.optim.lr_scheduler.LambdaLR:
+    "`fit`'s schedule: linear warm-up, then cosine decay to 0, stepped once per optimiser step."
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps={steps!r}: the schedule spans at least 1 optimiser step.")
+    if not 0 <= warmup < 1: raise ValueError(f"warmup={warmup!r}: the warm-up share must be in [0, 1).")
+    warm = max(1, math.floor(steps*warmup + 1e-9))   # 5 %: steps//20, as fit always had
+    lam = lambda s: (s+1)/warm if s < warm else 0.5*(1 + math.cos(math.pi*min(1., (s-warm)/max(1, steps-warm))))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lam)
+
 def fit(model:nn.Module,
         train_dl, # batches of (x, y) or HF dicts with 'labels'
         valid_dl=None, # evaluated every epoch; early stopping and best-weights restore use it
@@ -258,7 +270,7 @@ def fit(model:nn.Module,
         loss_fn:Callable=F.cross_entropy,
         extra_loss:Callable|None=None, # extra_loss(model, inputs, logits, y) -> scalar added to the loss; its `plan(steps)`, if any, is called first
         weight_decay:float=0.01,
-        sched:str|None='cosine', # 'cosine' (warm-up then cosine decay), or None for a constant rate
+        sched='cosine', # 'cosine' (warm-up then cosine decay over this call), None (constant), or a scheduler over `opt` you built (e.g. `cosine_schedule`), stepped every step
         monitor:str='accuracy', # validation metric to maximise ('loss' is minimised)
         patience:int|None=None, # stop after this many epochs without improvement
         restore_best:bool=True, # load the best validation weights at the end
@@ -274,7 +286,9 @@ def fit(model:nn.Module,
     With `opt=` (e.g. `adapt_opt(model, dann)`, which also holds a DANN discriminator), `lr` and `weight_decay`
     are the optimiser's own, but `sched` still shapes every parameter group's rate (warm-up, then cosine
     decay to 0: the annealing DANN's recipe asks for) and `clip` still bounds the norm of all of `opt`'s
-    gradients together; pass `sched=None` / `clip=None` to turn either off. Before the first step `fit`
+    gradients together; pass `sched=None` / `clip=None` to turn either off. A scheduler you built and pass as
+    `sched=` is stepped once per optimiser step and never reset, so one schedule can span several `fit` calls
+    (gradual unfreezing: one call per stage). Before the first step `fit`
     calls `extra_loss.plan(steps)` when the loss has one, with the number of optimiser steps it will take
     (how DANN's λ ramp, `total_steps='auto'`, learns its length)."""
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r}: train for at least 1 epoch.")
@@ -299,12 +313,14 @@ def fit(model:nn.Module,
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **adamw_impl(dev))
     steps = epochs*len(train_dl)
     if hasattr(extra_loss, 'plan'): extra_loss.plan(steps)   # e.g. DANN's λ ramp over the whole run
-    if sched == 'cosine':
-        warm = max(1, steps//20)
-        lam = lambda s: (s+1)/warm if s < warm else 0.5*(1 + math.cos(math.pi*(s-warm)/max(1, steps-warm)))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lam)
+    if isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
+        if sched.optimizer is not opt:
+            raise ValueError("sched= is a scheduler over another optimiser: build it over the `opt` you pass to fit "
+                             "(e.g. cosine_schedule(opt, steps)).")
+        scheduler = sched
+    elif sched == 'cosine': scheduler = cosine_schedule(opt, steps)
     elif sched is None: scheduler = None
-    else: raise ValueError(f"sched={sched!r}: use 'cosine' or None.")
+    else: raise ValueError(f"sched={sched!r}: use 'cosine', None, or a torch LR scheduler over `opt`.")
     ctx_amp = _autocast(dev, amp)[1]
     scaler = torch.amp.GradScaler('cuda') if ctx_amp == 'fp16' else None
     sync_each_step = dev.type == 'cpu'   # reading a number back is free on the CPU; on a GPU it stalls the queue
