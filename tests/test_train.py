@@ -52,6 +52,9 @@ def test_cosine_schedule_is_fits_own_and_spans_calls():
     set_seed(0); m = nn.Linear(2, 2); o = torch.optim.AdamW(m.parameters(), lr=0.1)
     fit(m, tensor_loader(x, y, bs=10), epochs=2, opt=o, sched=cosine_schedule(o, 16), progress=False)
     assert torch.equal(m.weight, w1)                      # two calls over one schedule = one call of two epochs
+    set_seed(0); m2 = nn.Linear(2, 2); o2 = torch.optim.AdamW(m2.parameters(), lr=0.1)
+    fit(m2, dl, epochs=2, opt=o2, sched='cosine', progress=False)
+    assert torch.equal(m2.weight, w1)                     # fit's own 'cosine' over one call is cosine_schedule(opt, steps)
     with pytest.raises(ValueError, match='another optimiser'):
         fit(m, dl, opt=o, sched=cosine_schedule(torch.optim.SGD(m.parameters(), lr=0.1), 4), progress=False)
     for bad in (0, 2.5, True):
