@@ -6,8 +6,9 @@ import torch
 from tltutor.core import set_seed
 from tltutor.data import few_shot, load_rotten_tomatoes, load_vader, split_indices, text_loader
 from tltutor.models import count_params, embed_texts, load_text_model, load_tokenizer
-from tltutor.text import (EmbeddingCache, domain_shift_matrix, few_shot_curve, fit_probe, gradual_unfreeze,
-                          make_trainer, plot_shift_matrix, token_lengths, token_stats)
+from tltutor.text import (EmbeddingCache, TopLayers, domain_shift_matrix, few_shot_curve, fit_probe, gradual_unfreeze,
+                          hidden_loader, hidden_states, make_trainer, plot_shift_matrix, token_lengths, token_stats)
+from tltutor.train import evaluate, fit
 
 
 @pytest.fixture(scope='module')
@@ -113,6 +114,62 @@ def test_gradual_unfreeze_stages(tok, rt):
     with pytest.raises(ValueError, match='freeze more groups'): gradual_unfreeze(model, dl, stages=(0, 5))
     with pytest.raises(ValueError, match='stage n=99'): gradual_unfreeze(model, dl, stages=(99,))
     with pytest.raises(ValueError, match='empty'): gradual_unfreeze(model, dl, stages=())
+    with pytest.raises(ValueError, match="sched='step'"): gradual_unfreeze(model, dl, sched='step')
+
+
+def test_gradual_unfreeze_runs_one_schedule_over_all_stages(tok, rt, monkeypatch):
+    "One warm-up and one cosine decay across the stages (not a restart per stage): built once, over every step, ending at 0."
+    import tltutor.text as T
+    made, real = [], T.cosine_schedule
+    monkeypatch.setattr(T, 'cosine_schedule', lambda opt, steps, **kw: made.append((opt, steps)) or real(opt, steps, **kw))
+    set_seed(0)
+    model = load_text_model(num_labels=2)
+    dl = text_loader(rt[0].select(range(32)), tok, bs=8, max_length=16)   # 4 steps a stage
+    hs = gradual_unfreeze(model, dl, stages=(-1, 5, 0), lr=1e-3, decay=1, progress=False)
+    assert len(hs) == 3 and len(made) == 1 and made[0][1] == 3*len(dl)    # one schedule, over all 12 steps
+    assert all(g['lr'] == 0 for g in made[0][0].param_groups)             # decayed to 0 at the very end
+    made.clear(); gradual_unfreeze(model, dl, stages=(0,), lr=1e-3, sched=None, progress=False)
+    assert made == []                                                     # sched=None: constant rates
+
+
+def test_top_layers_on_cached_states_match_the_encoder(tok, rt):
+    _, texts, y, tr, te = rt
+    enc = load_text_model()
+    few = list(texts[te[:6]])
+    states = hidden_states(few, 3, enc, tok, max_length=32)
+    assert [s.shape[1] for s in states] == [384]*6
+    assert [len(s) for s in states] == [min(32, len(tok(t)['input_ids'])) for t in few]   # padding dropped
+    top = TopLayers(enc, 3).eval()
+    b = next(iter(hidden_loader(states, y[te[:6]], bs=6)))
+    h = b['hidden_states']
+    with torch.no_grad():
+        for layer in top.layers: h = layer(h, attention_mask=(1.0 - b['attention_mask'][:, None, None, :].float())*torch.finfo(h.dtype).min)
+        full = enc(**tok(few, padding=True, truncation=True, max_length=32, return_tensors='pt')).last_hidden_state
+        m = b['attention_mask'].bool()
+        assert torch.allclose(h[m], full[m], atol=1e-4)
+        assert top(b['hidden_states'], b['attention_mask']).shape == (6, 2)
+    assert count_params(top) == sum(count_params(l) for l in enc.encoder.layer[3:]) + 384*2 + 2
+    last = enc(**tok(few[:1], truncation=True, max_length=32, return_tensors='pt')).last_hidden_state[0]
+    assert torch.allclose(hidden_states(few[:1], 6, enc, tok, max_length=32)[0], last, atol=1e-5)   # layer 6: the encoder's output
+    with pytest.raises(ValueError, match='at least one layer'): TopLayers(enc, 6)
+    with pytest.raises(ValueError, match='layer=7'): hidden_states(few, 7, enc, tok)
+    with pytest.raises(ValueError, match='one label per text'): hidden_loader(states, [0])
+    with pytest.raises(ValueError, match='nothing to load'): hidden_loader([], [])
+
+
+def test_top_layers_learn_with_fit(tok, rt):
+    "fit trains the top on cached states: training accuracy rises well above chance on a small draw."
+    _, texts, y, tr, te = rt
+    enc = load_text_model()
+    idx = tr[:64]
+    states = hidden_states(list(texts[idx]), 4, enc, tok, max_length=32)
+    set_seed(0)
+    top = TopLayers(enc, 4)
+    dl = hidden_loader(states, y[idx], bs=16, shuffle=True, seed=0)
+    before = evaluate(top, hidden_loader(states, y[idx], bs=64))['accuracy']
+    fit(top, dl, epochs=6, lr=3e-4, progress=False)
+    after = evaluate(top, hidden_loader(states, y[idx], bs=64))['accuracy']
+    assert after > 0.9 and after > before + 0.2, (before, after)
 
 
 def test_domain_shift_matrix_on_real_domains(cache, rt):
