@@ -141,9 +141,8 @@ def test_top_layers_on_cached_states_match_the_encoder(tok, rt):
     assert [len(s) for s in states] == [min(32, len(tok(t)['input_ids'])) for t in few]   # padding dropped
     top = TopLayers(enc, 3).eval()
     b = next(iter(hidden_loader(states, y[te[:6]], bs=6)))
-    h = b['hidden_states']
     with torch.no_grad():
-        for layer in top.layers: h = layer(h, attention_mask=(1.0 - b['attention_mask'][:, None, None, :].float())*torch.finfo(h.dtype).min)
+        h = top.token_states(b['hidden_states'], b['attention_mask'])
         full = enc(**tok(few, padding=True, truncation=True, max_length=32, return_tensors='pt')).last_hidden_state
         m = b['attention_mask'].bool()
         assert torch.allclose(h[m], full[m], atol=1e-4)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from .core import SMOKE_BATCHES, get_device, is_smoke, shift_seed, torch_generator
 from .data import few_shot
 from .models import embed_texts, freeze_bottom, layer_groups, load_text_model, load_tokenizer, param_groups
-from .train import cosine_schedule, evaluate, fit
+from .train import cosine_schedule, fit
 
 # %% auto #0
 __all__ = ['EmbeddingCache', 'fit_probe', 'few_shot_curve', 'token_lengths', 'make_trainer', 'hidden_states', 'hidden_loader',
@@ -193,13 +193,20 @@ class TopLayers(nn.Module):
         self.layers = nn.ModuleList(copy.deepcopy(l) for l in layers[layer:])
         self.head = nn.Linear(base.config.hidden_size, num_labels)
 
-    def forward(self, hidden_states, # [B, T, hidden] padded token states
-                attention_mask): # [B, T]: 1 for a token, 0 for padding
+    def token_states(self, hidden_states, # [B, T, hidden] padded token states
+                     attention_mask): # [B, T]: 1 for a token, 0 for padding
+        "The top layers' output token states [B, T, hidden] (what the whole encoder's last layer gives)."
         m = attention_mask.to(hidden_states.dtype)
         h, mask = hidden_states, (1.0 - m[:, None, None, :])*torch.finfo(hidden_states.dtype).min   # additive: padding unseen
         for layer in self.layers:
             o = layer(h, attention_mask=mask); h = o[0] if isinstance(o, tuple) else o
-        return self.head((h*m.unsqueeze(-1)).sum(1)/m.sum(1, keepdim=True).clamp(min=1))
+        return h
+
+    def forward(self, hidden_states, # [B, T, hidden] padded token states
+                attention_mask): # [B, T]: 1 for a token, 0 for padding
+        "Logits [B, num_labels] of the mean of the top's token states over the real tokens."
+        h, m = self.token_states(hidden_states, attention_mask), attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+        return self.head((h*m).sum(1)/m.sum(1).clamp(min=1))
 
 # %% ../nbs/04_nlp_transfer.ipynb #630b2d88
 def gradual_unfreeze(model, train_dl, valid_dl=None,
