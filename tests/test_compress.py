@@ -176,3 +176,34 @@ def test_latency_single_dict_and_bad_inputs(teacher, batch):
     with pytest.raises(TypeError, match='non-empty dict'): latency({}, batch)
     with pytest.raises(TypeError, match='non-empty dict'): latency([teacher], batch)
     with pytest.raises(ValueError, match='repeats=0'): latency(teacher, batch, repeats=0)
+
+
+def test_prune_ffn_neurons_shrinks_matrices_and_keeps_the_strongest(teacher, batch):
+    from tltutor.compress import prune_ffn_neurons
+    torch.testing.assert_close(_logits(prune_ffn_neurons(teacher, 0.0), batch), _logits(teacher, batch))  # nothing removed
+    p = prune_ffn_neurons(teacher, 0.25)
+    layer, orig = p.bert.encoder.layer[2], teacher.bert.encoder.layer[2]
+    assert layer.intermediate.dense.weight.shape == (1152, 384) and layer.output.dense.weight.shape == (384, 1152)
+    assert orig.intermediate.dense.weight.shape == (1536, 384)                         # a copy by default
+    score = orig.intermediate.dense.weight.norm(dim=1)*orig.output.dense.weight.norm(dim=0)
+    kept = score.topk(1152).indices.sort().values
+    torch.testing.assert_close(layer.intermediate.dense.weight, orig.intermediate.dense.weight[kept])   # the strongest rows,
+    torch.testing.assert_close(layer.output.dense.weight, orig.output.dense.weight[:, kept])           # in order
+    assert count_params(teacher) - count_params(p) == 6*(384*384*2 + 384)
+    assert _logits(p, batch).shape == (8, 2)                                           # the smaller model still runs
+    with pytest.raises(TypeError, match='before adding adapters'):
+        prune_ffn_neurons(add_bottleneck_adapters(copy.deepcopy(teacher)), 0.5)
+    with pytest.raises(TypeError, match='not a BERT-like model'): prune_ffn_neurons(nn.Linear(3, 2), 0.5)
+    with pytest.raises(ValueError, match='amount=-0.1'): prune_ffn_neurons(teacher, -0.1)
+
+
+def test_adapters_and_head_on_a_cached_top(teacher):
+    from tltutor.text import TopLayers
+    top = TopLayers(teacher.bert, 4)
+    assert get_head(top) is top.head                                                  # the head of a TopLayers is found
+    h, m = torch.randn(2, 5, 384), torch.ones(2, 5, dtype=torch.long)
+    with torch.no_grad(): before = top(h, m)
+    ad = add_bottleneck_adapters(top, reduction=24)
+    with torch.no_grad(): torch.testing.assert_close(ad(h, m), before)                # identity at initialisation
+    assert count_params(ad) == 2*(2*384*16 + 384 + 16) + 770                           # two adapters and the head
+    assert all(isinstance(l.output.dense[1], BottleneckAdapter) for l in ad.layers)

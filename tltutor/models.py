@@ -66,6 +66,7 @@ def mobilenet_v2(num_classes:int|None=None, # None keeps the 1,000 ImageNet clas
 def _head_parent(model:nn.Module) -> tuple[nn.Module, str]:
     "The module holding the final linear layer of a supported model, and that layer's attribute name."
     if isinstance(getattr(model, 'classifier', None), nn.Linear): return model, 'classifier'   # HF text models
+    if isinstance(getattr(model, 'head', None), nn.Linear): return model, 'head'               # e.g. tltutor.text.TopLayers
     for m in reversed(list(model.modules())):
         if isinstance(m, nn.Sequential) and len(m) and isinstance(m[-1], nn.Linear): return m, str(len(m)-1)
         if isinstance(getattr(m, 'fc', None), nn.Linear): return m, 'fc'
