@@ -11,10 +11,12 @@ import torch
 import torch.nn as nn
 from hypothesis import given, settings, strategies as st
 
-from tltutor.adapt import (FeatureClassifier, GradientReverse, GradientReverseLayer, MultiSourceAlignment, TargetStream,
+from tltutor.adapt import (GradientReverse, GradientReverseLayer, MultiSourceAlignment, TargetStream,
                            adapt_opt, alignment_loss, class_contrastive_loss, contrastive_alignment, dann_lambda,
-                           collapsed, dann_loss, dev_risk, extract_features, grad_reverse, mlp_classifier, prediction_shares,
-                           reverse_validation, small_cnn, source_weights)
+                           collapsed, dann_loss, dev_risk, grad_reverse, prediction_shares,
+                           reverse_validation, source_weights)
+from tltutor.models import FeatureClassifier, mlp_classifier
+from tltutor.models import bottleneck_features, feature_cnn
 from tltutor.data import tensor_loader
 from tltutor.divergence import coral_loss, mmd_loss
 from tltutor.train import fit
@@ -83,11 +85,11 @@ def test_dann_lambda_bad_progress():
 # --- model shape and streams ---------------------------------------------------------------------------
 
 def test_feature_classifier_shapes_and_copies():
-    net = small_cnn()
+    net = feature_cnn()
     x = torch.rand(3, 3, 28, 28)
     assert net(x).shape == (3, 10) and net.last_features.shape == (3, 128)
     assert copy.deepcopy(net).last_features is None
-    assert torch.allclose(extract_features(net, x), net.embed(x).detach(), atol=1e-6)
+    assert torch.allclose(bottleneck_features(net, x), net.embed(x).detach(), atol=1e-6)
     m = mlp_classifier(8, 2)
     assert m(torch.zeros(4, 8)).shape == (4, 2)
     with pytest.raises(ValueError, match='num_classes=1'): FeatureClassifier(nn.Identity(), 4, 1)
@@ -127,7 +129,7 @@ def test_mmd_alignment_reduces_the_divergence():
         loss = alignment_loss(mmd_loss, xt, weight=weight, bs=32) if weight else None
         fit(model, tensor_loader(xs, ys, bs=32, shuffle=True), epochs=8, opt=adapt_opt(model, *([loss] if loss else []), lr=1e-2),
             extra_loss=loss, progress=False)
-        return mmd_loss(extract_features(model, xs), extract_features(model, xt)).item()
+        return mmd_loss(bottleneck_features(model, xs), bottleneck_features(model, xt)).item()
     assert run(1.0) < 0.5*run(0)
 
 

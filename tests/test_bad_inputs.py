@@ -63,7 +63,7 @@ def _fit_with_labels(labels):
 
 def _fit_small_cnn_on(x):
     "fit of lesson 03's 1-channel, 16 px small CNN on images `x` [8, C, H, W]."
-    from tltutor.finetune import small_cnn
+    from tltutor.models import small_cnn
     dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.arange(8) % 2), batch_size=8)
     return lambda: train.fit(small_cnn(in_channels=1), dl, epochs=1, progress=False)
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tltutor.compress import (BottleneckAdapter, add_bottleneck_adapters, distillation_loss, distiller, latency,
-                              make_student, model_size, prune_model)
+from tltutor.adapters import BottleneckAdapter, add_bottleneck_adapters
+from tltutor.compress import distillation_loss, distiller, latency, make_student, model_size, prune_model
 from tltutor.core import set_seed
 from tltutor.data import few_shot, load_rotten_tomatoes, text_loader
 from tltutor.models import count_params, get_head, load_text_model, load_tokenizer

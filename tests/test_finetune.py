@@ -6,8 +6,9 @@ import torch.nn as nn
 from tltutor.core import set_seed
 from tltutor.data import tensor_loader
 from tltutor.models import count_params, layer_groups, mobilenet_v2
-from tltutor.finetune import (copy_layers, extract_features, fit_head, fuse_features, gradual_unfreezing_fit,
-                              simple_features, small_cnn, split_model, to_device)
+from tltutor.finetune import (copy_layers, extract_features, fit_head, fuse_features, gradual_unfreeze,
+                              simple_features, split_model, to_device)
+from tltutor.models import small_cnn
 
 
 @pytest.fixture(scope='module')
@@ -107,7 +108,7 @@ def test_gradual_unfreezing_unfreezes_from_the_top():
     net = small_cnn(4)
     w_bottom = net[0][0].weight.detach().clone()
     dl = tensor_loader(x, y, bs=10, shuffle=True)
-    h = gradual_unfreezing_fit(net, dl, tensor_loader(x, y, bs=40), epochs=3, lr=1e-2)   # one schedule: 3e-3 is too slow here
+    h = gradual_unfreeze(net, dl, tensor_loader(x, y, bs=40), epochs=3, lr=1e-2)   # one schedule: 3e-3 is too slow here
     groups = layer_groups(net)
     assert h['trainable'][0] == count_params(groups[-1])                        # epoch 1: the head only
     assert h['trainable'] == sorted(h['trainable']) and h['trainable'][-1] == count_params(net, trainable=False)
@@ -126,12 +127,12 @@ def test_gradual_unfreezing_runs_one_schedule_over_all_epochs(monkeypatch):
     monkeypatch.setattr(ft, 'fit', spy)
     set_seed(0)
     x, y = digits_like()
-    gradual_unfreezing_fit(small_cnn(4), tensor_loader(x, y, bs=10), epochs=3, lr=3e-3)   # 4 steps an epoch
+    gradual_unfreeze(small_cnn(4), tensor_loader(x, y, bs=10), epochs=3, lr=3e-3)   # 4 steps an epoch
     scheds, rates = seen[0::2], seen[1::2]
     assert all(s is scheds[0] for s in scheds) and scheds[0].last_epoch == 12   # one schedule, stepped 12 times
     assert rates[0] > rates[1] > rates[2] == 0                                  # decays across epochs, to 0 at the end
     seen.clear()
-    gradual_unfreezing_fit(small_cnn(4), tensor_loader(x, y, bs=10), epochs=2, lr=3e-3, sched=None)
+    gradual_unfreeze(small_cnn(4), tensor_loader(x, y, bs=10), epochs=2, lr=3e-3, sched=None)
     assert seen[0::2] == [None, None] and seen[1::2] == [3e-3, 3e-3]             # sched=None: a constant rate
 
 
@@ -140,7 +141,7 @@ def test_gradual_unfreezing_step_one_never_reaches_the_bottom():
     x, y = digits_like()
     net = small_cnn(4)
     w_bottom = net[0][0].weight.detach().clone()
-    gradual_unfreezing_fit(net, tensor_loader(x, y, bs=10), epochs=2, lr=3e-3, step=1, restore_best=False)
+    gradual_unfreeze(net, tensor_loader(x, y, bs=10), epochs=2, lr=3e-3, step=1, restore_best=False)
     assert torch.equal(w_bottom, net[0][0].weight)
 
 
@@ -149,7 +150,7 @@ def test_gradual_unfreezing_discriminative_and_deterministic():
     out = []
     for _ in range(2):
         set_seed(1); net = small_cnn(4)
-        gradual_unfreezing_fit(net, tensor_loader(x, y, bs=10, shuffle=True), epochs=2, lr=3e-3, lowest_lr=3e-4)
+        gradual_unfreeze(net, tensor_loader(x, y, bs=10, shuffle=True), epochs=2, lr=3e-3, lowest_lr=3e-4)
         out.append(net[-1].weight.detach().clone())
     assert torch.equal(*out)
 
@@ -158,7 +159,7 @@ def test_gradual_unfreezing_discriminative_and_deterministic():
                                      ({'step': 0}, 'at least 1 layer group'), ({'lowest_lr': 1.0}, 'lowest_lr')])
 def test_gradual_unfreezing_bad_inputs(kw, msg):
     x, y = digits_like(8)
-    with pytest.raises(ValueError, match=msg): gradual_unfreezing_fit(small_cnn(4), tensor_loader(x, y), **kw)
+    with pytest.raises(ValueError, match=msg): gradual_unfreeze(small_cnn(4), tensor_loader(x, y), **kw)
 
 
 def test_small_cnn_shapes_and_errors():
@@ -213,3 +214,34 @@ def test_to_device_on_cpu():
     torch.testing.assert_close(cl(x), ref(x))
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match='CUDA is not available'): to_device(small_cnn(4), 'cuda')
+
+
+def test_gradual_unfreeze_in_explicit_stages():
+    "Stages of several epochs: one record per epoch with its stage; the best stage end is restored; stages and epochs exclude each other."
+    set_seed(0)
+    x, y = digits_like()
+    net = small_cnn(4)
+    h = gradual_unfreeze(net, tensor_loader(x, y, bs=10, shuffle=True), tensor_loader(x, y, bs=40), stages=(-1, 3, 0),
+                         epochs_per_stage=2, lr=1e-2, lowest_lr=1e-3)
+    assert [r['stage'] for r in h.records] == [1, 1, 2, 2, 3, 3] and [r['epoch'] for r in h.records] == [1, 2, 3, 4, 5, 6]
+    assert h.best_epoch in (1, 3, 5)                                  # a stage's last epoch
+    with pytest.raises(ValueError, match='not both'): gradual_unfreeze(net, tensor_loader(x, y), stages=(0,), epochs=2)
+    with pytest.raises(ValueError, match='freeze more groups'): gradual_unfreeze(net, tensor_loader(x, y), stages=(0, 3))
+    with pytest.raises(ValueError, match='stage n=99'): gradual_unfreeze(net, tensor_loader(x, y), stages=(99,))
+    with pytest.raises(ValueError, match='empty'): gradual_unfreeze(net, tensor_loader(x, y), stages=())
+    with pytest.raises(ValueError, match='epochs_per_stage=0'): gradual_unfreeze(net, tensor_loader(x, y), stages=(0,), epochs_per_stage=0)
+
+
+def test_old_gradual_unfreezing_fit_is_the_same_run():
+    "The old name, for one release: the same call, the same weights, and a DeprecationWarning naming gradual_unfreeze."
+    import tltutor.finetune as ft
+    x, y = digits_like()
+    out = []
+    for old in (False, True):
+        set_seed(1); net = small_cnn(4)
+        if old:
+            with pytest.warns(DeprecationWarning, match='tltutor.finetune.gradual_unfreeze'): f = ft.gradual_unfreezing_fit
+            f(net, tensor_loader(x, y, bs=10, shuffle=True), None, 2, 3e-3, step=2)   # the old positional order
+        else: gradual_unfreeze(net, tensor_loader(x, y, bs=10, shuffle=True), None, epochs=2, lr=3e-3, step=2)
+        out.append(net[-1].weight.detach().clone())
+    assert torch.equal(*out)

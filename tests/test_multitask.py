@@ -10,11 +10,10 @@ import torch.nn.functional as F
 
 from tltutor.core import set_seed
 from tltutor.data import load_digits, tensor_loader
-from tltutor.finetune import small_cnn
-from tltutor.negative import l2_sp
+from tltutor.models import small_cnn
+from tltutor.regularize import l2_sp, weight_drift
 from tltutor.train import evaluate, fit
-from tltutor.multitask import (MultiTaskNet, UncertaintyWeighting, multitask_loader, multitask_loss,
-                               soft_sharing_loss, weight_drift)
+from tltutor.multitask import MultiTaskNet, UncertaintyWeighting, multitask_loader, multitask_loss, soft_sharing_loss
 
 
 @pytest.fixture(scope='module')

@@ -8,8 +8,9 @@ import torch
 import torch.nn as nn
 from hypothesis import given, settings, strategies as st
 
-from tltutor.negative import (Adapter, Decision, NTGResult, add_adapters, decide_transfer, l2_sp,
-                              negative_transfer_gap, select_source, target_likeness)
+from tltutor.adapters import Adapter, add_adapters
+from tltutor.negative import Decision, NTGResult, decide_transfer, negative_transfer_gap, select_source, target_likeness
+from tltutor.regularize import l2_sp
 from tltutor.train import fit
 from tltutor.data import tensor_loader
 

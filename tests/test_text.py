@@ -6,7 +6,8 @@ import torch
 from tltutor.core import set_seed
 from tltutor.data import few_shot, load_rotten_tomatoes, load_vader, split_indices, text_loader
 from tltutor.models import count_params, embed_texts, load_text_model, load_tokenizer
-from tltutor.text import (EmbeddingCache, TopLayers, domain_shift_matrix, few_shot_curve, fit_probe, gradual_unfreeze,
+from tltutor.finetune import gradual_unfreeze
+from tltutor.text import (EmbeddingCache, TopLayers, domain_shift_matrix, few_shot_curve, fit_probe,
                           hidden_loader, hidden_states, make_trainer, plot_shift_matrix, token_lengths, token_stats)
 from tltutor.train import evaluate, fit
 
@@ -105,31 +106,41 @@ def test_trainer_runs_the_budget_offline(tok, rt):
 
 
 def test_gradual_unfreeze_stages(tok, rt):
+    "MiniLM in stages (tltutor.finetune.gradual_unfreeze): head only, then everything; one record per epoch with its stage."
     set_seed(0)
     model = load_text_model(num_labels=2)
     dl = text_loader(rt[0].select(range(16)), tok, bs=16, max_length=32)
-    hs = gradual_unfreeze(model, dl, stages=(-1, 0), lr=1e-3, lowest_lr=1e-4, progress=False)
-    assert len(hs) == 2 and all(len(h) == 1 for h in hs)
+    h = gradual_unfreeze(model, dl, stages=(-1, 0), lr=1e-3, lowest_lr=1e-4, progress=False)
+    assert [r['stage'] for r in h.records] == [1, 2] and h.records[0]['trainable'] < h.records[1]['trainable']
     assert count_params(model) == count_params(model, trainable=False)   # the last stage trains everything
-    with pytest.raises(ValueError, match='freeze more groups'): gradual_unfreeze(model, dl, stages=(0, 5))
-    with pytest.raises(ValueError, match='stage n=99'): gradual_unfreeze(model, dl, stages=(99,))
-    with pytest.raises(ValueError, match='empty'): gradual_unfreeze(model, dl, stages=())
-    with pytest.raises(ValueError, match="sched='step'"): gradual_unfreeze(model, dl, sched='step')
+    with pytest.raises(ValueError, match="sched='step'"): gradual_unfreeze(model, dl, stages=(0,), sched='step')
 
 
 def test_gradual_unfreeze_runs_one_schedule_over_all_stages(tok, rt, monkeypatch):
     "One warm-up and one cosine decay across the stages (not a restart per stage): built once, over every step, ending at 0."
-    import tltutor.text as T
-    made, real = [], T.cosine_schedule
-    monkeypatch.setattr(T, 'cosine_schedule', lambda opt, steps, **kw: made.append((opt, steps)) or real(opt, steps, **kw))
+    import tltutor.finetune as ft
+    made, real = [], ft.cosine_schedule
+    monkeypatch.setattr(ft, 'cosine_schedule', lambda opt, steps, **kw: made.append((opt, steps)) or real(opt, steps, **kw))
     set_seed(0)
     model = load_text_model(num_labels=2)
     dl = text_loader(rt[0].select(range(32)), tok, bs=8, max_length=16)   # 4 steps a stage
-    hs = gradual_unfreeze(model, dl, stages=(-1, 5, 0), lr=1e-3, decay=1, progress=False)
-    assert len(hs) == 3 and len(made) == 1 and made[0][1] == 3*len(dl)    # one schedule, over all 12 steps
+    h = gradual_unfreeze(model, dl, stages=(-1, 5, 0), lr=1e-3, progress=False)
+    assert len(h) == 3 and len(made) == 1 and made[0][1] == 3*len(dl)     # one schedule, over all 12 steps
     assert all(g['lr'] == 0 for g in made[0][0].param_groups)             # decayed to 0 at the very end
     made.clear(); gradual_unfreeze(model, dl, stages=(0,), lr=1e-3, sched=None, progress=False)
     assert made == []                                                     # sched=None: constant rates
+
+
+def test_old_text_gradual_unfreeze_keeps_its_call(tok, rt):
+    "tltutor.text.gradual_unfreeze, for one release: a DeprecationWarning, and one History per stage as before."
+    import tltutor.text as T
+    with pytest.warns(DeprecationWarning, match='tltutor.finetune.gradual_unfreeze'): old = T.gradual_unfreeze
+    set_seed(0)
+    model = load_text_model(num_labels=2)
+    dl = text_loader(rt[0].select(range(16)), tok, bs=16, max_length=32)
+    hs = old(model, dl, stages=(-1, 0), lr=1e-3, lowest_lr=1e-4, progress=False)
+    assert len(hs) == 2 and all(len(h) == 1 for h in hs)
+    with pytest.raises(ValueError, match="sched='step'"): old(model, dl, sched='step')
 
 
 def test_top_layers_on_cached_states_match_the_encoder(tok, rt):

@@ -134,3 +134,43 @@ def test_freeze_bn_stats_keeps_frozen_batchnorm_on_the_source_statistics():
     assert not torch.equal(moved[1].running_mean, stats0)          # default: train mode re-estimates them
     assert not torch.equal(kept[4].running_mean, torch.zeros(8))   # a trainable BN still learns its statistics
     assert kept.training and kept[1].training is False
+
+
+def test_opt_keeps_sched_and_clip_over_all_its_parameter_groups():
+    "With opt= holding a second module (a DANN discriminator), sched shapes every group's rate and clip bounds all groups' gradients together."
+    from unittest.mock import patch
+    torch.manual_seed(0)
+    m, disc = nn.Linear(4, 2), nn.Linear(2, 1)
+    o = torch.optim.AdamW([{'params': m.parameters(), 'lr': 0.1}, {'params': disc.parameters(), 'lr': 0.01}])
+    def extra(model, x, logits, y): return disc(logits).pow(2).mean()   # the discriminator's parameters get gradients
+    dl = tensor_loader(torch.randn(40, 4), torch.randint(0, 2, (40,)), bs=10)
+    clipped = []
+    real = nn.utils.clip_grad_norm_
+    def spy(params, max_norm, **kw):
+        clipped.append({id(p) for p in params}); return real(params, max_norm, **kw)
+    with patch.object(nn.utils, 'clip_grad_norm_', spy):
+        fit(m, dl, epochs=2, opt=o, extra_loss=extra, progress=False)
+    assert len(clipped) == 8 and all(clipped[0] == c for c in clipped)                  # every step
+    assert {id(p) for p in disc.parameters()} <= clipped[0] and {id(p) for p in m.parameters()} <= clipped[0]
+    assert [g['lr'] for g in o.param_groups] == [0., 0.]                                # cosine to 0 in both groups
+    o2 = torch.optim.AdamW([{'params': m.parameters(), 'lr': 0.1}, {'params': disc.parameters(), 'lr': 0.01}])
+    clipped.clear()
+    with patch.object(nn.utils, 'clip_grad_norm_', spy):
+        fit(m, dl, epochs=1, opt=o2, extra_loss=extra, sched=None, clip=None, progress=False)
+    assert clipped == [] and [g['lr'] for g in o2.param_groups] == [0.1, 0.01]         # both off: rates untouched
+
+
+def test_best_epoch_indexes_records_and_without_validation_uses_training_metric():
+    "valid_dl=None: the best epoch is the best training accuracy, and the last weights are kept (nothing to restore from)."
+    def run(restore_best):
+        torch.manual_seed(3)
+        x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+        m = nn.Linear(4, 2)
+        h = fit(m, tensor_loader(x, y, bs=16), epochs=4, lr=0.5, sched=None, clip=None, restore_best=restore_best, progress=False)
+        return m, h
+    m, h = run(True)
+    accs = [r['train_accuracy'] for r in h.records]
+    assert h.best_epoch == accs.index(max(accs)) and h.best['epoch'] == h.best_epoch + 1
+    assert h.best_epoch < len(h) - 1                     # the best epoch is not the last one here ...
+    m_last, _ = run(False)
+    assert torch.equal(m.weight, m_last.weight)          # ... yet the weights are the last epoch's: no restore without validation

@@ -9,14 +9,17 @@ in layers — a module imports only the ones above it:
 - ``tltutor.core``: the scale switch (``TLTUTOR_SCALE=quick|full``), device choice, seeding, where files live.
 - ``tltutor.data``: offline datasets (MNIST, digits, MNIST-M-style, Fashion-MNIST, Rotten Tomatoes, VADER),
   domain pairs with a shift dial, few-shot splits, loaders.
-- ``tltutor.models``: pretrained MobileNetV2 and MiniLM, GloVe, new heads, freezing by depth, learning-rate groups.
+- ``tltutor.models``: pretrained MobileNetV2 and MiniLM, GloVe, the small networks the lessons train from scratch
+  (``small_cnn``, ``FeatureClassifier``, ``feature_cnn``), new heads, freezing by depth, learning-rate groups.
 - ``tltutor.train``: ``fit`` / ``evaluate`` / ``predict``, the one training loop; metrics.
 - ``tltutor.divergence``, ``tltutor.stats``, ``tltutor.transferability``: domain distances; means over seeds
   with intervals and the course's effect rule; scores that rank source models before fine-tuning.
-- Transfer methods, one module per lesson: ``finetune`` (vision strategies), ``text`` (NLP), ``negative``
-  (the negative transfer gap and the decision), ``adapt`` (MMD, CORAL, DANN), ``instance`` (importance
-  weights, TrAdaBoost), ``multitask`` (L2-SP, shared trunks), ``compress`` (adapters, LoRA, distillation,
-  pruning), ``taxonomy`` (the settings and ``recommend_strategy``).
+- Transfer methods, by concept: ``finetune`` (vision strategies: cut, cache features, train the head, unfreeze),
+  ``regularize`` (L2-SP, how far fine-tuning moved each layer), ``text`` (NLP), ``adapters`` (bottleneck
+  adapters for CNNs and transformers, LoRA through ``peft``), ``adapt`` (MMD, CORAL, DANN), ``negative``
+  (the negative transfer gap and the decision), ``instance`` (importance weights, TrAdaBoost), ``multitask``
+  (shared trunks, task weights), ``compress`` (distillation, pruning), ``taxonomy`` (the settings and
+  ``recommend_strategy``).
 
 A first transfer — fine-tune ImageNet MobileNetV2 on 500 handwritten digits, test on the rest::
 

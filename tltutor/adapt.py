@@ -13,71 +13,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .core import torch_generator
+from .core import torch_generator, moved_names
 from .divergence import mmd_loss, coral_loss
+from .models import FeatureClassifier, bottleneck_features
 
 # %% auto #0
-__all__ = ['FeatureClassifier', 'small_cnn', 'mlp_classifier', 'extract_features', 'TargetStream', 'dann_lambda', 'AdaptLoss',
-           'AlignmentLoss', 'alignment_loss', 'adapt_opt', 'GradientReverse', 'grad_reverse', 'GradientReverseLayer',
-           'domain_discriminator', 'DomainAdversarialLoss', 'dann_loss', 'class_contrastive_loss',
-           'ContrastiveAlignmentLoss', 'contrastive_alignment', 'MultiSourceAlignment', 'source_weights',
-           'reverse_validation', 'prediction_shares', 'collapsed', 'dev_risk']
-
-# %% ../nbs/06_domain_adaptation.ipynb #b8c7bb34
-class FeatureClassifier(nn.Module):
-    "A classifier in three parts, `features` → `bottleneck` (the features z that adaptation aligns) → `head`; keeps the last batch's z."
-    def __init__(self, features:nn.Module, # the trunk: inputs -> [B, ...] (flattened by the bottleneck)
-                 feat_dim:int, # how many numbers the trunk outputs per example
-                 num_classes:int,
-                 bottleneck_dim:int=128, # size of z
-                ):
-        super().__init__()
-        for name, v, lo in (('feat_dim', feat_dim, 1), ('num_classes', num_classes, 2), ('bottleneck_dim', bottleneck_dim, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{name}={v!r}: it must be an integer >= {lo}.")
-        self.features = features
-        self.bottleneck = nn.Sequential(nn.Flatten(), nn.Linear(feat_dim, bottleneck_dim), nn.ReLU())
-        self.head = nn.Linear(bottleneck_dim, num_classes)
-        self.last_features = None
-
-    def embed(self, x) -> torch.Tensor:
-        "The bottleneck features z of inputs `x` (does not touch `last_features`)."
-        return self.bottleneck(self.features(x))
-
-    def forward(self, x) -> torch.Tensor:
-        z = self.embed(x)
-        self.last_features = z
-        return self.head(z)
-
-    def __getstate__(self):   # copies and pickles do not carry the last batch's autograd graph
-        state = self.__dict__.copy(); state['last_features'] = None
-        return state
-
-def small_cnn(num_classes:int=10, in_channels:int=3,
-              width:int=16, # channels of the first convolution (then 2×width)
-              bottleneck_dim:int=128) -> FeatureClassifier:
-    "A small CNN for 28×28 images — three stride-2 3×3 convolutions — as a `FeatureClassifier`."
-    w = width
-    trunk = nn.Sequential(nn.Conv2d(in_channels, w, 3, 2, 1), nn.ReLU(),   # 28 -> 14
-                          nn.Conv2d(w, 2*w, 3, 2, 1), nn.ReLU(),           # 14 -> 7
-                          nn.Conv2d(2*w, 2*w, 3, 2, 1), nn.ReLU())         # 7 -> 4
-    return FeatureClassifier(trunk, 2*w*4*4, num_classes, bottleneck_dim)
-
-def mlp_classifier(in_dim:int, # size of the fixed input embeddings
-                   num_classes:int=2, hidden:int=128, bottleneck_dim:int=64, dropout:float=0.1) -> FeatureClassifier:
-    "A small MLP on fixed embeddings (e.g. frozen sentence vectors) as a `FeatureClassifier`."
-    trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.ReLU())
-    return FeatureClassifier(trunk, hidden, num_classes, bottleneck_dim)
-
-@torch.no_grad()
-def extract_features(model:FeatureClassifier, # a `FeatureClassifier` (its `features` part is used)
-                     x:torch.Tensor, # inputs [N, ...]
-                     bs:int=500, # batch size
-                    ) -> torch.Tensor:
-    "The bottleneck features z of inputs `x` [N, ...], in eval mode, as a CPU tensor [N, bottleneck_dim]."
-    if not hasattr(model, 'embed'): raise TypeError(f"{type(model).__name__} has no `embed`: build it as a FeatureClassifier.")
-    model.eval(); dev = next(model.parameters()).device
-    return torch.cat([model.embed(x[i:i+bs].to(dev)).float().cpu() for i in range(0, len(x), bs)])
+__all__ = ['TargetStream', 'dann_lambda', 'AdaptLoss', 'AlignmentLoss', 'alignment_loss', 'adapt_opt', 'GradientReverse',
+           'grad_reverse', 'GradientReverseLayer', 'domain_discriminator', 'DomainAdversarialLoss', 'dann_loss',
+           'class_contrastive_loss', 'ContrastiveAlignmentLoss', 'contrastive_alignment', 'MultiSourceAlignment',
+           'source_weights', 'reverse_validation', 'prediction_shares', 'collapsed', 'dev_risk']
 
 # %% ../nbs/06_domain_adaptation.ipynb #8160bafc
 class TargetStream:
@@ -119,7 +63,8 @@ def _features_of(model) -> torch.Tensor:
     "The source features the model computed in `fit`'s forward pass."
     if not hasattr(model, 'embed') or not hasattr(model, 'last_features'):
         raise TypeError(f"{type(model).__name__} does not expose its features: build it as a FeatureClassifier "
-                        "(features → bottleneck → head), e.g. small_cnn() or mlp_classifier(in_dim).")
+                        "(features → bottleneck → head), e.g. feature_cnn() or mlp_classifier(in_dim), "
+                        "or wrap a small_cnn with FeatureClassifier.from_layer_groups(model).")
     if model.last_features is None:
         raise TypeError("the model has no features of the current batch: call the loss from fit (after the forward pass).")
     return model.last_features
@@ -351,7 +296,7 @@ def reverse_validation(model:FeatureClassifier, src_x:torch.Tensor, src_y:torch.
                       ) -> float:
     "Label-free score: nearest target-class centroid (under the model's pseudo-labels) as a classifier of labelled source data."
     if len(src_x) != len(src_y): raise ValueError(f"src_x has {len(src_x)} items but src_y has {len(src_y)}: they must match.")
-    zt, zs = extract_features(model, tgt_x), extract_features(model, src_x)
+    zt, zs = bottleneck_features(model, tgt_x), bottleneck_features(model, src_x)
     yt = model.head(zt.to(next(model.parameters()).device)).argmax(1).cpu()
     classes = yt.unique()
     centroids = torch.stack([zt[yt == c].mean(0) for c in classes])
@@ -365,7 +310,7 @@ def prediction_shares(model:FeatureClassifier, x:torch.Tensor, # inputs [N, ...]
                      ) -> np.ndarray:
     "The prediction histogram: the fraction of `x` the model assigns to each class, [num_classes]."
     if len(x) == 0: raise ValueError("x is empty: pass the unlabelled target inputs [N, ...].")
-    z = extract_features(model, x, bs).to(next(model.parameters()).device)
+    z = bottleneck_features(model, x, bs).to(next(model.parameters()).device)
     pred = model.head(z).argmax(1).cpu()
     k = model.head.out_features if isinstance(model.head, nn.Linear) else int(pred.max()) + 1
     return np.bincount(pred.numpy(), minlength=k)/len(pred)
@@ -394,7 +339,7 @@ def dev_risk(model:FeatureClassifier, src_train_x:torch.Tensor, # source inputs 
         raise ValueError(f"src_val_x has {len(src_val_x)} items but src_val_y has {len(src_val_y)}: they must match.")
     if len(src_train_x) < 2 or len(tgt_x) < 2 or len(src_val_x) < 2:
         raise ValueError("dev_risk needs at least 2 source-train, 2 source-validation and 2 target inputs.")
-    zs, zt, zv = (extract_features(model, x).numpy() for x in (src_train_x, tgt_x, src_val_x))
+    zs, zt, zv = (bottleneck_features(model, x).numpy() for x in (src_train_x, tgt_x, src_val_x))
     dom = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     dom.fit(np.vstack([zs, zt]), np.r_[np.zeros(len(zs)), np.ones(len(zt))])
     p = np.clip(dom.predict_proba(zv)[:, 1], 1e-6, 1 - 1e-6)
@@ -406,6 +351,11 @@ def dev_risk(model:FeatureClassifier, src_train_x:torch.Tensor, # source inputs 
     var = w.var(ddof=1)
     eta = -np.cov(wl, w)[0, 1]/var if var > 0 else 0.
     return float(wl.mean() + eta*w.mean() - eta)
+
+# %% ../nbs/06_domain_adaptation.ipynb #822ae7ec
+__getattr__ = moved_names(__name__, {'small_cnn': 'tltutor.models.feature_cnn', 'extract_features': 'tltutor.models.bottleneck_features',
+                                     'mlp_classifier': 'tltutor.models.mlp_classifier'})   # old imports keep working for one release
+
 
 # %% ../nbs/06_domain_adaptation.ipynb #139965a4
 from .core import document_parameters as _document_parameters

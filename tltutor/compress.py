@@ -12,55 +12,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import get_head, set_trainable
+from .core import moved_names
+from .models import get_head, set_trainable, encoder_layers
 from .train import forward
 from .text import TopLayers
 
 # %% auto #0
-__all__ = ['BottleneckAdapter', 'add_bottleneck_adapters', 'distillation_loss', 'distiller', 'make_student', 'latency',
-           'prune_model', 'model_size', 'prune_ffn_neurons']
-
-# %% ../nbs/09_adapters_and_compression.ipynb #064b03db
-class BottleneckAdapter(nn.Module):
-    "Houlsby et al.'s adapter on hidden vectors [..., dim]: h + up(gelu(down(h))), the identity at initialisation."
-    def __init__(self, dim:int, # width of the hidden vectors it adapts (384 in MiniLM)
-                 reduction:int=16): # bottleneck width = dim // reduction
-        super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim={dim!r}: the width of the hidden vectors must be a positive integer (384 for MiniLM).")
-        if isinstance(reduction, bool) or not isinstance(reduction, int) or not 1 <= reduction <= dim:
-            raise ValueError(f"reduction={reduction!r}: use an integer between 1 and dim={dim} (e.g. 16).")
-        self.down, self.up = nn.Linear(dim, dim//reduction), nn.Linear(dim//reduction, dim)
-        nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)
-    def forward(self, h): return h + self.up(F.gelu(self.down(h)))
-
-# %% ../nbs/09_adapters_and_compression.ipynb #e8b64963
-def _encoder_layers(model:nn.Module) -> nn.ModuleList:
-    "The transformer layers of a BERT-like Hugging Face model (`…ForSequenceClassification` or a bare encoder), or of a `TopLayers`."
-    if isinstance(model, TopLayers): return model.layers
-    enc = getattr(getattr(model, 'base_model', model), 'encoder', None)
-    if enc is None or not isinstance(getattr(enc, 'layer', None), nn.ModuleList):
-        raise TypeError(f"{type(model).__name__} is not a BERT-like model (no .encoder.layer): "
-                        "use e.g. load_text_model(num_labels=2) or tltutor.text.TopLayers.")
-    return enc.layer
-
-def add_bottleneck_adapters(model:nn.Module, # a BERT-like classifier, e.g. load_text_model(num_labels=2), or a TopLayers
-                            reduction:int=16, # adapter bottleneck = hidden size // reduction
-                           ) -> nn.Module:
-    "Insert a `BottleneckAdapter` after each layer's feed-forward output projection; freeze all but the adapters and the head."
-    layers = _encoder_layers(model)
-    for i, layer in enumerate(layers):
-        dense = getattr(getattr(layer, 'output', None), 'dense', None)
-        if isinstance(dense, nn.Sequential) and any(isinstance(m, BottleneckAdapter) for m in dense):
-            raise ValueError(f"layer {i} already has an adapter: call add_bottleneck_adapters once per model.")
-        if not isinstance(dense, nn.Linear):
-            raise TypeError(f"layer {i} has no feed-forward output projection `.output.dense` (nn.Linear) to adapt.")
-    set_trainable(model, False)
-    for layer in layers:
-        dense = layer.output.dense
-        layer.output.dense = nn.Sequential(dense, BottleneckAdapter(dense.out_features, reduction).to(dense.weight.device))
-    set_trainable(get_head(model), True)
-    return model
+__all__ = ['distillation_loss', 'distiller', 'make_student', 'latency', 'prune_model', 'model_size', 'prune_ffn_neurons']
 
 # %% ../nbs/09_adapters_and_compression.ipynb #1c2d607e
 def distillation_loss(student_logits:torch.Tensor, # [B, C]
@@ -98,7 +56,7 @@ def make_student(model:nn.Module, # the teacher: a BERT-like Hugging Face model
                  layers=None, # or: exactly which layers (indices) to keep
                 ) -> nn.Module:
     "A copy of `model` with `n_layers` of its transformer layers (evenly spaced, first and last kept), as DistilBERT is initialised."
-    L = len(_encoder_layers(model))
+    L = len(encoder_layers(model))
     if layers is None:
         if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= L:
             raise ValueError(f"n_layers={n_layers!r}: keep between 1 and the teacher's {L} layers.")
@@ -199,7 +157,7 @@ def prune_ffn_neurons(model:nn.Module, # a BERT-like model (e.g. the fine-tuned 
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < 1:
         raise ValueError(f"amount={amount!r}: the fraction of neurons to remove lies in [0, 1), e.g. 0.5.")
     m = model if inplace else copy.deepcopy(model)
-    for i, layer in enumerate(_encoder_layers(m)):
+    for i, layer in enumerate(encoder_layers(m)):
         w_in = getattr(getattr(layer, 'intermediate', None), 'dense', None)
         w_out = getattr(getattr(layer, 'output', None), 'dense', None)
         if not (isinstance(w_in, nn.Linear) and isinstance(w_out, nn.Linear)):
@@ -210,6 +168,11 @@ def prune_ffn_neurons(model:nn.Module, # a BERT-like model (e.g. the fine-tuned 
         layer.intermediate.dense = prune_linear_layer(w_in, keep, dim=0)   # drops rows of W_in ...
         layer.output.dense = prune_linear_layer(w_out, keep, dim=1)        # ... and the matching columns of W_out
     return m
+
+# %% ../nbs/09_adapters_and_compression.ipynb #f4e4b931
+__getattr__ = moved_names(__name__, {'BottleneckAdapter': 'tltutor.adapters.BottleneckAdapter',
+                                     'add_bottleneck_adapters': 'tltutor.adapters.add_bottleneck_adapters'})   # old imports keep working for one release
+
 
 # %% ../nbs/09_adapters_and_compression.ipynb #b603e09c
 from .core import document_parameters as _document_parameters

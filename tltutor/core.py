@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/00_core.ipynb #6e97131d
 from __future__ import annotations
-import inspect, os, random, textwrap
+import importlib, inspect, os, random, textwrap, warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['SCALES', 'SMOKE_BATCHES', 'SMOKE_ROWS', 'QUICK_THREADS', 'is_smoke', 'get_scale', 'scaled', 'smoke_rows',
            'get_device', 'seed_offset', 'shift_seed', 'rng', 'torch_generator', 'num_threads', 'set_seed', 'home_dir',
-           'assets_dir', 'repo_data_dir', 'document_parameters']
+           'assets_dir', 'repo_data_dir', 'document_parameters', 'moved_names']
 
 # %% ../nbs/api/00_core.ipynb #71735fb0
 SCALES = ('quick', 'full')
@@ -166,6 +166,22 @@ def document_parameters(namespace:dict, # a module's `globals()`: its public fun
         try: obj.__doc__ = inspect.cleandoc(obj.__doc__ or '') + _PARAMS_MARK + '\n'.join(lines)
         except AttributeError: pass   # a class whose docstring cannot be set
 
+
+# %% ../nbs/api/00_core.ipynb #3154f359
+def moved_names(module:str, # the old module's `__name__`
+                moves:dict, # old name -> 'tltutor.new_module.new_name', or -> ('tltutor.new_module.new_name', shim) when the call changed
+               ):
+    "A module-level `__getattr__` that still serves names which moved, with a `DeprecationWarning` naming the new place."
+    def __getattr__(name):
+        if name not in moves: raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        target, shim = moves[name] if isinstance(moves[name], tuple) else (moves[name], None)
+        warnings.warn(f"{module}.{name} has moved to {target}: import it from there "
+                      "(the old name keeps working for one release).", DeprecationWarning, stacklevel=2)
+        if shim is not None: return shim   # the old signature, calling the new function
+        where, _, new = target.rpartition('.')
+        return getattr(importlib.import_module(where), new)
+    __getattr__.moves = {k: v[0] if isinstance(v, tuple) else v for k, v in moves.items()}
+    return __getattr__
 
 # %% ../nbs/api/00_core.ipynb #f6061c9f
 document_parameters(globals())   # help() shows every parameter's comment

@@ -11,14 +11,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import get_device
+from .core import get_device, moved_names
 from .data import tensor_loader
 from .models import count_params, freeze_bottom, layer_groups, param_groups
 from .train import History, cosine_schedule, evaluate, fit
 
 # %% auto #0
-__all__ = ['to_device', 'split_model', 'extract_features', 'fit_head', 'gradual_unfreezing_fit', 'small_cnn', 'copy_layers',
-           'simple_features', 'fuse_features']
+__all__ = ['to_device', 'split_model', 'extract_features', 'fit_head', 'gradual_unfreeze', 'copy_layers', 'simple_features',
+           'fuse_features']
 
 # %% ../nbs/03_vision_transfer.ipynb #3ba20ca1
 def to_device(model:nn.Module,
@@ -114,62 +114,78 @@ def fit_head(feats:torch.Tensor, # cached features [N, d]
     return head, h
 
 # %% ../nbs/03_vision_transfer.ipynb #d7288878
-def gradual_unfreezing_fit(model:nn.Module, train_dl, valid_dl=None,
-                           epochs:int=5,
-                           lr:float=1e-3, # the head's learning rate
-                           lowest_lr:float|None=None, # discriminative: the bottom group's rate (None: lr everywhere)
-                           step:int|None=None, # groups unfrozen per epoch; None: enough that the last epoch trains all
-                           weight_decay:float=0.01,
-                           restore_best:bool=True, # with valid_dl: load the weights of the best epoch at the end
-                           **fit_kwargs, # passed on to `fit` (monitor, device, amp, clip, ...); sched='cosine' (default): one schedule over all epochs
-                          ) -> History:
-    "ULMFiT's gradual unfreezing: train the head, then unfreeze `step` more layer groups from the top every epoch."
+def _unfreeze_stages(L:int, epochs, step) -> list:
+    "The `freeze_bottom` n of each epoch when `step` more of `L` layer groups unfreeze per epoch, starting with the head only."
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs={epochs!r}: gradual unfreezing needs at least 1 epoch.")
-    L = len(layer_groups(model))
     if step is None: step = max(1, math.ceil((L-1)/max(1, epochs-1)))
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValueError(f"step={step!r}: unfreeze at least 1 layer group per epoch.")
-    freeze_bottom(model, 0)       # every parameter joins the optimizer; frozen ones get no gradient, so no update
-    groups = param_groups(model, lr, lowest_lr=lowest_lr) if lowest_lr is not None else [{'params': list(model.parameters()), 'lr': lr}]
+    return [max(0, L - 1 - e*step) for e in range(epochs)]
+
+def _check_stages(L:int, stages) -> list:
+    "Explicit stages as `freeze_bottom` n's (-1 → L-1), each unfreezing at least what the one before did."
+    stages = list(stages)
+    if not stages: raise ValueError("stages is empty: give the freeze_bottom n of each stage, e.g. (5, 0).")
+    ks = []
+    for n in stages:
+        if isinstance(n, bool) or not isinstance(n, int) or not -1 <= n < L:
+            raise ValueError(f"stage n={n!r}: freeze between 0 and {L-1} of the model's {L} layer groups (or -1: head only).")
+        ks.append(L-1 if n == -1 else n)
+    if any(b > a for a, b in zip(ks, ks[1:])):
+        raise ValueError(f"stages={tuple(stages)} freeze more groups in a later stage: each stage must unfreeze "
+                         "at least what the one before did, e.g. (-1, 5, 0).")
+    return ks
+
+def gradual_unfreeze(model:nn.Module, train_dl, valid_dl=None,
+                     stages=None, # `freeze_bottom` n per stage, e.g. (-1, 5, 0): head only, then the top, then everything; None: one stage per epoch (`epochs`, `step`)
+                     epochs:int|None=None, # with stages=None: epochs, one stage each, the head alone in the first (default 5)
+                     step:int|None=None, # with stages=None: groups unfrozen per epoch; None: enough that the last epoch trains all
+                     epochs_per_stage:int=1, # with stages: epochs in each stage
+                     lr:float=1e-3, # the head's learning rate
+                     decay:float=1.0, # each layer group below trains this much slower (1: one rate for all; ULMFiT used 2.6) ...
+                     lowest_lr:float|None=None, # ... or: the bottom group's rate, geometric in between
+                     weight_decay:float=0.01,
+                     restore_best:bool=True, # with valid_dl: load the weights of the best stage end at the end
+                     **fit_kwargs, # passed on to `fit` (monitor, device, amp, clip, progress, ...); sched='cosine' (default): one schedule over all stages
+                    ) -> History:
+    "ULMFiT's gradual unfreezing: train the top first, then unfreeze more layer groups stage by stage, under one optimizer and one learning-rate schedule; one record per epoch, with its `stage` and `trainable` count."
+    L = len(layer_groups(model))
+    if stages is None: ks, epochs_per_stage = _unfreeze_stages(L, 5 if epochs is None else epochs, step), 1
+    elif epochs is not None or step is not None:
+        raise ValueError("give either stages= (with epochs_per_stage=) or epochs= (with step=), not both.")
+    else: ks = _check_stages(L, stages)
+    if isinstance(epochs_per_stage, bool) or not isinstance(epochs_per_stage, int) or epochs_per_stage < 1:
+        raise ValueError(f"epochs_per_stage={epochs_per_stage!r}: train each stage for at least 1 epoch.")
+    freeze_bottom(model, 0)   # every parameter joins the optimizer; frozen ones get no gradient, so no update
+    groups = (param_groups(model, lr, decay, lowest_lr) if lowest_lr is not None or decay != 1 else
+              [{'params': list(model.parameters()), 'lr': lr}])
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
-    sched = fit_kwargs.pop('sched', 'cosine')   # one schedule over the whole run, not a restart every epoch
-    if sched == 'cosine': sched = cosine_schedule(opt, epochs*len(train_dl))
+    sched = fit_kwargs.pop('sched', 'cosine')   # one schedule over the whole run, not a restart every stage
+    if sched == 'cosine': sched = cosine_schedule(opt, len(ks)*epochs_per_stage*len(train_dl))
     fit_kwargs.setdefault('progress', False)
     monitor = fit_kwargs.get('monitor', 'accuracy')
     sign = -1 if monitor == 'loss' else 1
     out, best, best_state = History(monitor=monitor), -math.inf, None
-    for e in range(epochs):
-        freeze_bottom(model, max(0, L - 1 - e*step))
-        h = fit(model, train_dl, valid_dl, epochs=1, opt=opt, sched=sched, **fit_kwargs)
-        out.records.append(dict(h.records[0], epoch=e+1, trainable=count_params(model)))
-        score = sign*h.records[0].get(f'valid_{monitor}', -h.records[0]['train_loss'])
+    for s, n_frozen in enumerate(ks):
+        freeze_bottom(model, n_frozen)
+        h = fit(model, train_dl, valid_dl, epochs=epochs_per_stage, opt=opt, sched=sched, restore_best=False, **fit_kwargs)
+        n = count_params(model)
+        out.records += [dict(r, epoch=len(out.records) + j + 1, stage=s+1, trainable=n) for j, r in enumerate(h.records)]
+        score = sign*out.records[-1].get(f'valid_{monitor}', -out.records[-1]['train_loss'])   # the stage's end
         if score > best:
-            best, out.best_epoch = score, e
+            best, out.best_epoch = score, len(out.records) - 1
             if restore_best and valid_dl is not None:
                 best_state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
     freeze_bottom(model, 0)
     if best_state is not None: model.load_state_dict(best_state)
     return out
 
-# %% ../nbs/03_vision_transfer.ipynb #c837380a
-def small_cnn(num_classes:int=10,
-              in_channels:int=1,
-              size:int=16, # input height and width (a multiple of 2**len(widths))
-              widths:tuple=(16, 32, 32), # channels of the convolution blocks (each conv3×3, ReLU, max-pool 2)
-              hidden:int=64, # units of the fully connected layer before the head
-             ) -> nn.Sequential:
-    "A small CNN as an nn.Sequential of layer groups: conv blocks, one hidden layer, a linear head."
-    if not widths or size % 2**len(widths) or size < 2**len(widths):
-        raise ValueError(f"size={size} must be a positive multiple of 2**{len(widths)}={2**len(widths)} "
-                         f"(the {len(widths)} blocks halve it each): use e.g. size={2**len(widths)*2}.")
-    if not isinstance(num_classes, int) or num_classes < 2: raise ValueError(f"num_classes={num_classes!r}: need an integer >= 2.")
-    layers, c = [], in_channels
-    for w in widths:
-        layers.append(nn.Sequential(nn.Conv2d(c, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))); c = w
-    s = size // 2**len(widths)
-    layers += [nn.Sequential(nn.Flatten(1), nn.Linear(c*s*s, hidden), nn.ReLU()), nn.Linear(hidden, num_classes)]
-    return nn.Sequential(*layers)
+def _gradual_unfreezing_fit(model, train_dl, valid_dl=None, epochs=5, lr=1e-3, lowest_lr=None, step=None,
+                            weight_decay=0.01, restore_best=True, **fit_kwargs):
+    "The old call of `gradual_unfreeze` with one stage per epoch (kept for one release)."
+    return gradual_unfreeze(model, train_dl, valid_dl, epochs=epochs, step=step, lr=lr, lowest_lr=lowest_lr,
+                            weight_decay=weight_decay, restore_best=restore_best, **fit_kwargs)
 
 # %% ../nbs/03_vision_transfer.ipynb #5319f231
 def copy_layers(src:nn.Module, # the network to take weights from
@@ -214,6 +230,11 @@ def fuse_features(*blocks:torch.Tensor, # feature maps [N, C, H, W] or vectors [
     if len({len(b) for b in blocks}) > 1:
         raise ValueError(f"feature blocks describe different numbers of examples {[len(b) for b in blocks]}: they must match.")
     return torch.cat([F.normalize(b.float(), dim=1) for b in blocks], dim=1)
+
+# %% ../nbs/03_vision_transfer.ipynb #5f97fd0f
+__getattr__ = moved_names(__name__, {'small_cnn': 'tltutor.models.small_cnn',   # old imports keep working for one release
+                                     'gradual_unfreezing_fit': ('tltutor.finetune.gradual_unfreeze', _gradual_unfreezing_fit)})
+
 
 # %% ../nbs/03_vision_transfer.ipynb #a943d4dc
 from .core import document_parameters as _document_parameters

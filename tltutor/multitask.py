@@ -13,34 +13,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .core import shift_seed, torch_generator
-from .models import layer_groups
+from .core import shift_seed, torch_generator, moved_names
 
 # %% auto #0
-__all__ = ['weight_drift', 'MultiTaskNet', 'multitask_loader', 'UncertaintyWeighting', 'multitask_loss', 'soft_sharing_loss']
-
-# %% ../nbs/08_parameter_transfer_multitask.ipynb #22cffeb3
-@torch.no_grad()
-def weight_drift(model:nn.Module, # the trained network
-                 ref:nn.Module, # the same architecture at the reference point (e.g. a copy taken before fine-tuning)
-                 relative:bool=False, # divide by ‖w⁰‖ of each group
-                ) -> dict:
-    "Per layer group, how far `model`'s weights are from `ref`'s: ‖w − w⁰‖ (or ‖w − w⁰‖/‖w⁰‖), keyed by the group's name."
-    if not isinstance(model, nn.Module) or not isinstance(ref, nn.Module):
-        raise TypeError(f"weight_drift compares two nn.Modules; got {type(model).__name__} and {type(ref).__name__}.")
-    gm, gr = layer_groups(model), layer_groups(ref)
-    if len(gm) != len(gr):
-        raise ValueError(f"model has {len(gm)} layer groups but ref has {len(gr)}: pass a copy of the same architecture.")
-    names, out = {id(m): n for n, m in model.named_modules()}, {}
-    for i, (a, b) in enumerate(zip(gm, gr)):
-        pa, pb = list(a.parameters()), list(b.parameters())
-        if [p.shape for p in pa] != [p.shape for p in pb]:
-            raise ValueError(f"layer group {i} ({names[id(a)]}) has different shapes in model and ref: "
-                             "pass a copy of the same architecture (e.g. copy.deepcopy before fine-tuning).")
-        d = torch.sqrt(sum(((p - q.to(p.device)).float()**2).sum() for p, q in zip(pa, pb)))
-        if relative: d = d/torch.sqrt(sum((q.float()**2).sum() for q in pb)).clamp_min(1e-12)
-        out[names[id(a)]] = float(d)
-    return out
+__all__ = ['MultiTaskNet', 'multitask_loader', 'UncertaintyWeighting', 'multitask_loss', 'soft_sharing_loss']
 
 # %% ../nbs/08_parameter_transfer_multitask.ipynb #9fc767fb
 def _out_features(head:nn.Module, task:str) -> int:
@@ -218,6 +194,10 @@ def soft_sharing_loss(model_a:nn.Module, # e.g. the trunk of task a's network
         return strength/2*sum((a - b.to(a.device)).pow(2).sum() for a, b in pairs)
     extra_loss.strength, extra_loss.n_tied = strength, sum(a.numel() for a, _ in pairs)
     return extra_loss
+
+# %% ../nbs/08_parameter_transfer_multitask.ipynb #8930185a
+__getattr__ = moved_names(__name__, {'weight_drift': 'tltutor.regularize.weight_drift'})   # old imports keep working for one release
+
 
 # %% ../nbs/08_parameter_transfer_multitask.ipynb #5a46348d
 from .core import document_parameters as _document_parameters

@@ -11,14 +11,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .core import set_seed
-from .models import get_head, set_trainable
+from .core import set_seed, moved_names
 
 # %% auto #0
-__all__ = ['METRICS', 'NTGResult', 'negative_transfer_gap', 'l2_sp', 'Adapter', 'add_adapters', 'target_likeness',
-           'select_source', 'Decision', 'decide_transfer']
+__all__ = ['METRICS', 'NTGResult', 'negative_transfer_gap', 'target_likeness', 'select_source', 'Decision', 'decide_transfer']
 
 # %% ../nbs/05_negative_transfer.ipynb #797d8128
 METRICS = ('accuracy', 'error')
@@ -139,66 +136,6 @@ def negative_transfer_gap(with_source, # seed -> target accuracy/error of A(S, T
     return NTGResult(tuple(seeds), tuple(w), tuple(wo), tuple(float(x) for x in g), mean, lo, hi, float(confidence),
                      verdict, float(min_effect))
 
-# %% ../nbs/05_negative_transfer.ipynb #be02299d
-def l2_sp(model:nn.Module, # the network right after loading source weights and attaching a new head
-          alpha:float=0.01, # strength of the pull of transferred weights towards their starting point w⁰
-          beta:float=0.01, # plain L2 on the new head's weights
-          head=None, # the new head: a module or its parameters; default `get_head(model)`
-         ) -> Callable:
-    "L2-SP (Li et al. 2018) as an `extra_loss` for `fit`: α/2‖w − w⁰‖² over transferred weights + β/2‖w_new‖² over the head."
-    for name, v in (('alpha', alpha), ('beta', beta)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
-            raise ValueError(f"{name}={v!r}: the L2-SP strengths must be numbers >= 0.")
-    params = list(model.parameters())
-    if not params: raise ValueError(f"{type(model).__name__} has no parameters to regularise.")
-    head_params = list(get_head(model).parameters() if head is None else head.parameters() if isinstance(head, nn.Module) else head)
-    ids = {id(p) for p in params}
-    if not head_params or any(id(p) not in ids for p in head_params):
-        raise ValueError("head must be a non-empty part of model (a submodule or its parameters), e.g. head=model.head.")
-    head_ids = {id(p) for p in head_params}
-    refs = [[p, p.detach().clone()] for p in params if id(p) not in head_ids]
-    def extra_loss(model, inputs, logits, y):
-        "α/2‖w − w⁰‖² + β/2‖w_new‖²"
-        sp = logits.new_zeros(())
-        for pr in refs:
-            if pr[1].device != pr[0].device: pr[1] = pr[1].to(pr[0].device)   # fit may move the model
-            sp = sp + (pr[0] - pr[1]).pow(2).sum()
-        return alpha/2*sp + beta/2*sum(p.pow(2).sum() for p in head_params)
-    extra_loss.alpha, extra_loss.beta, extra_loss.n_transferred = alpha, beta, sum(p.numel() for p, _ in refs)
-    return extra_loss
-
-# %% ../nbs/05_negative_transfer.ipynb #da8087d4
-class Adapter(nn.Module):
-    "A residual bottleneck adapter for feature maps [B, C, H, W]: x + up(relu(down(x))), the identity at initialisation."
-    def __init__(self, channels:int, # channels of the feature map it adapts
-                 reduction:int=4, # bottleneck width = channels // reduction
-                 kernel_size:int=1): # 1: a per-pixel adapter; 3: it also mixes neighbours
-        super().__init__()
-        if not isinstance(channels, int) or channels < 1: raise ValueError(f"channels={channels!r}: need a positive integer.")
-        if not isinstance(reduction, int) or reduction < 1: raise ValueError(f"reduction={reduction!r}: need an integer >= 1.")
-        if kernel_size not in (1, 3, 5): raise ValueError(f"kernel_size={kernel_size!r}: use 1, 3 or 5.")
-        mid = max(1, channels//reduction)
-        self.down = nn.Conv2d(channels, mid, kernel_size, padding=kernel_size//2)
-        self.up = nn.Conv2d(mid, channels, kernel_size, padding=kernel_size//2)
-        nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)
-    def forward(self, x): return x + self.up(F.relu(self.down(x)))
-
-_ACTS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.Tanh, nn.Hardswish)
-
-def add_adapters(trunk:nn.Sequential, # a convolutional trunk (its modules are reused, not copied)
-                 reduction:int=4, kernel_size:int=1) -> nn.Sequential:
-    "`trunk` frozen, with an `Adapter` after every Conv2d (after its activation, if one follows)."
-    if not isinstance(trunk, nn.Sequential): raise TypeError(f"add_adapters needs an nn.Sequential trunk, got {type(trunk).__name__}.")
-    mods, out, pending = list(trunk), [], None
-    for i, m in enumerate(mods):
-        out.append(m)
-        if isinstance(m, nn.Conv2d): pending = m.out_channels
-        if pending and (isinstance(m, _ACTS) or (isinstance(m, nn.Conv2d) and not (i+1 < len(mods) and isinstance(mods[i+1], _ACTS)))):
-            out.append(Adapter(pending, reduction, kernel_size)); pending = None
-    if not any(isinstance(m, Adapter) for m in out): raise ValueError("the trunk has no nn.Conv2d to put an adapter after.")
-    set_trainable(trunk, False)
-    return nn.Sequential(*out)
-
 # %% ../nbs/05_negative_transfer.ipynb #cb191e11
 def _as_2d(x, name:str) -> np.ndarray:
     "Samples as a float array [n, d] (images are flattened)."
@@ -273,6 +210,11 @@ def decide_transfer(evidence, # an `NTGResult` measured on validation data, or a
     if threshold is None: raise ValueError("a distance needs a threshold: decide_transfer(d, threshold=...).")
     if evidence > threshold: return Decision('scratch', f"distance {evidence:.3f} > threshold {threshold:.3f}")
     return Decision('transfer', f"distance {evidence:.3f} <= threshold {threshold:.3f}")
+
+# %% ../nbs/05_negative_transfer.ipynb #00e48276
+__getattr__ = moved_names(__name__, {'l2_sp': 'tltutor.regularize.l2_sp', 'Adapter': 'tltutor.adapters.Adapter',
+                                     'add_adapters': 'tltutor.adapters.add_adapters'})   # old imports keep working for one release
+
 
 # %% ../nbs/05_negative_transfer.ipynb #561de134
 from .core import document_parameters as _document_parameters

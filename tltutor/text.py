@@ -12,14 +12,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .core import SMOKE_BATCHES, get_device, is_smoke, shift_seed, torch_generator
+from .core import SMOKE_BATCHES, get_device, is_smoke, moved_names, shift_seed, torch_generator
 from .data import few_shot
 from .models import embed_texts, freeze_bottom, layer_groups, load_text_model, load_tokenizer, param_groups
-from .train import cosine_schedule, fit
+from .train import History, cosine_schedule, fit
+from .finetune import gradual_unfreeze as _gradual_unfreeze   # the one implementation (lesson 03)
 
 # %% auto #0
 __all__ = ['EmbeddingCache', 'fit_probe', 'few_shot_curve', 'token_lengths', 'make_trainer', 'hidden_states', 'hidden_loader',
-           'TopLayers', 'gradual_unfreeze', 'token_stats', 'domain_shift_matrix', 'plot_shift_matrix']
+           'TopLayers', 'token_stats', 'domain_shift_matrix', 'plot_shift_matrix']
 
 # %% ../nbs/04_nlp_transfer.ipynb #89207456
 def _as_texts(texts) -> list[str]:
@@ -209,35 +210,14 @@ class TopLayers(nn.Module):
         return self.head((h*m).sum(1)/m.sum(1).clamp(min=1))
 
 # %% ../nbs/04_nlp_transfer.ipynb #630b2d88
-def gradual_unfreeze(model, train_dl, valid_dl=None,
-                     stages=(5, 0), # `freeze_bottom` n per stage, e.g. (-1, 5, 0): head only, then the top, then everything
-                     epochs_per_stage:int=1,
-                     lr:float=5e-4, # the head's learning rate
-                     decay:float=2.6, # each layer group below trains this much slower (1: one rate for all)...
-                     lowest_lr:float|None=None, # ...or: the bottom group's rate, geometric in between
-                     weight_decay:float=0.01,
-                     sched:str|None='cosine', # 'cosine': one warm-up and cosine decay over all stages; None: constant rates
-                     **fit_kwargs, # passed on to `fit` (device, amp, progress, ...)
-                    ) -> list:
-    "ULMFiT's gradual unfreezing: train the top first, then unfreeze more layer groups stage by stage, under one learning-rate schedule; one `History` per stage."
-    L, stages = len(layer_groups(model)), list(stages)
-    if not stages: raise ValueError("stages is empty: give the freeze_bottom n of each stage, e.g. (5, 0).")
-    ks = []
-    for n in stages:
-        if isinstance(n, bool) or not isinstance(n, int) or not -1 <= n < L:
-            raise ValueError(f"stage n={n!r}: freeze between 0 and {L-1} of the model's {L} layer groups (or -1: head only).")
-        ks.append(L-1 if n == -1 else n)
-    if any(b > a for a, b in zip(ks, ks[1:])):
-        raise ValueError(f"stages={tuple(stages)} freeze more groups in a later stage: each stage must unfreeze "
-                         "at least what the one before did, e.g. (-1, 5, 0).")
+def _gradual_unfreeze_stages(model, train_dl, valid_dl=None, stages=(5, 0), epochs_per_stage=1, lr=5e-4, decay=2.6,
+                             lowest_lr=None, weight_decay=0.01, sched='cosine', **fit_kwargs) -> list:
+    "The old `tltutor.text.gradual_unfreeze` (one `History` per stage), now a call of `tltutor.finetune.gradual_unfreeze` (kept for one release)."
     if sched not in ('cosine', None): raise ValueError(f"sched={sched!r}: use 'cosine' (one schedule over all stages) or None (constant).")
-    opt = torch.optim.AdamW(param_groups(model, lr, decay, lowest_lr, trainable_only=False), weight_decay=weight_decay)
-    schedule = cosine_schedule(opt, len(stages)*epochs_per_stage*len(train_dl)) if sched == 'cosine' else None
-    hs = []
-    for n in stages:   # one optimiser over every group: a frozen group has no gradient, so AdamW leaves it alone
-        freeze_bottom(model, n)
-        hs.append(fit(model, train_dl, valid_dl, epochs=epochs_per_stage, opt=opt, sched=schedule, **fit_kwargs))
-    return hs
+    h = _gradual_unfreeze(model, train_dl, valid_dl, stages=stages, epochs_per_stage=epochs_per_stage, lr=lr, decay=decay,
+                          lowest_lr=lowest_lr, weight_decay=weight_decay, restore_best=fit_kwargs.pop('restore_best', True),
+                          sched=sched, **fit_kwargs)
+    return [History(records=[r for r in h.records if r['stage'] == s], monitor=h.monitor) for s in range(1, len(list(stages)) + 1)]
 
 # %% ../nbs/04_nlp_transfer.ipynb #97fbe352
 def token_stats(texts, # sentences
@@ -284,6 +264,10 @@ def plot_shift_matrix(df, # from `domain_shift_matrix`
     ax.set_xlabel('test on (target)'); ax.set_ylabel('train on (source)'); ax.set_title(title)
     plt.colorbar(im, ax=ax, label='accuracy')
     return ax
+
+# %% ../nbs/04_nlp_transfer.ipynb #a978984c
+__getattr__ = moved_names(__name__, {'gradual_unfreeze': ('tltutor.finetune.gradual_unfreeze', _gradual_unfreeze_stages)})   # old imports keep working for one release
+
 
 # %% ../nbs/04_nlp_transfer.ipynb #42ff5980
 from .core import document_parameters as _document_parameters

@@ -261,11 +261,101 @@ def cosine_schedule(opt:torch.optim.Optimizer, # the optimiser whose every param
     lam = lambda s: (s+1)/warm if s < warm else 0.5*(1 + math.cos(math.pi*min(1., (s-warm)/max(1, steps-warm))))
     return torch.optim.lr_scheduler.LambdaLR(opt, lam)
 
+def _make_optimizer(model:nn.Module, lr:float, weight_decay:float, dev:torch.device) -> torch.optim.Optimizer:
+    "`fit`'s default optimiser: AdamW (fastest implementation on `dev`) over the model's trainable parameters."
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params: raise ValueError("the model has no trainable parameters: unfreeze some (freeze_bottom(model, 0)).")
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **adamw_impl(dev))
+
+def _make_scheduler(sched, opt:torch.optim.Optimizer, steps:int):
+    "The scheduler `sched=` asks for over `opt`: 'cosine' (over this call's `steps`), None, or the caller's own."
+    if isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
+        if sched.optimizer is not opt:
+            raise ValueError("sched= is a scheduler over another optimiser: build it over the `opt` you pass to fit "
+                             "(e.g. cosine_schedule(opt, steps)).")
+        return sched
+    if sched == 'cosine': return cosine_schedule(opt, steps)
+    if sched is None: return None
+    raise ValueError(f"sched={sched!r}: use 'cosine', None, or a torch LR scheduler over `opt`.")
+
+class _BestWeights:
+    "The best-weights tracker: the best score so far, its epoch, the epochs since, and (if `keep`) a CPU copy of its weights."
+    def __init__(self, keep:bool): self.score, self.epoch, self.bad, self.state, self.keep = -math.inf, None, 0, None, keep
+
+    def update(self, score:float, epoch:int, model:nn.Module) -> bool:
+        "Record an epoch's score (higher is better); True when it is the best so far."
+        if not score > self.score: self.bad += 1; return False   # (a NaN score never counts as better)
+        self.score, self.epoch, self.bad = score, epoch, 0
+        if self.keep: self.state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
+        return True
+
+    def restore(self, model:nn.Module):
+        "Load the best weights into `model`, if a copy was kept."
+        if self.state is not None: model.load_state_dict(self.state)
+
+@dataclass
+class _Loop:
+    "One `fit` call's training state, and its two steps: one optimiser step on a batch, one epoch over the loader."
+    model:nn.Module; net:nn.Module; opt:torch.optim.Optimizer; scheduler:object; loss_fn:Callable
+    extra_loss:Callable|None; clip:float|None; amp:object; dev:torch.device; scaler:object = None
+
+    def __post_init__(self):
+        self.sync_each_step = self.dev.type == 'cpu'   # reading a number back is free on the CPU; on a GPU it stalls the queue
+        self.acc = torch.float32 if self.dev.type == 'mps' else torch.float64   # MPS has no float64
+
+    def step(self, batch, epoch:int, first:bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        "Forward, loss (+ extra loss), backward, clip, optimiser and scheduler step on one batch; (loss, logits, y)."
+        y_host = _labels_of(batch)   # checked before the copy: no device round trip
+        if first and self.loss_fn is F.cross_entropy: _check_class_labels(y_host)
+        x, y = split_batch(batch, self.dev)
+        ctx, _ = _autocast(self.dev, self.amp)
+        with ctx:
+            logits = forward(self.net, x)
+            if logits.shape[0] != y.shape[0]:
+                raise ValueError(f"the model returned {logits.shape[0]} predictions for {y.shape[0]} labels.")
+            if y_host.max() >= logits.shape[-1] or y_host.min() < 0:
+                raise ValueError(f"label {int(y_host.max()) if y_host.max() >= logits.shape[-1] else int(y_host.min())} "
+                                 f"is out of range for a head with {logits.shape[-1]} outputs: "
+                                 "use replace_head(model, num_classes).")
+            loss = self.loss_fn(logits.float(), y)
+            if self.extra_loss is not None: loss = loss + self.extra_loss(self.model, x, logits, y)
+        if self.sync_each_step and not torch.isfinite(loss): _nonfinite(loss.item(), epoch, self.opt)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler: self.scaler.scale(loss).backward(); self.scaler.unscale_(self.opt)
+        else: loss.backward()
+        if self.clip:   # all of opt's parameters together (a DANN discriminator's too)
+            nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g['params']], self.clip,
+                                     foreach=True if self.dev.type in ('cpu', 'cuda') else None)
+        if self.scaler: self.scaler.step(self.opt); self.scaler.update()
+        else: self.opt.step()
+        if self.scheduler: self.scheduler.step()
+        return loss, logits, y
+
+    def epoch(self, train_dl, epoch:int, distributed:bool=False) -> dict:
+        "One pass over `train_dl`; the epoch's record: mean training loss, training accuracy (class labels), time."
+        t0, n, classes = time.perf_counter(), 0, True   # classes: the labels are class indices (accuracy is defined)
+        tot, correct = torch.zeros((), dtype=self.acc, device=self.dev), torch.zeros((), dtype=torch.long, device=self.dev)
+        for batch in train_dl:
+            loss, logits, y = self.step(batch, epoch, first=epoch == 0 and n == 0)
+            bs = y.shape[0]
+            tot += loss.detach().to(self.acc)*bs; n += bs
+            if classes and y.ndim == 1 and not y.is_floating_point(): correct += (logits.argmax(-1) == y).sum()   # stays on device
+            else: classes = False   # other targets, with a loss_fn of their own: no accuracy
+        if distributed:   # epoch totals over all ranks; every rank keeps rank 0's buffers (BatchNorm statistics)
+            stats = torch.stack([tot.double(), torch.tensor(n, dtype=torch.float64, device=self.dev), correct.double()])
+            torch.distributed.all_reduce(stats)
+            tot, n, correct = stats[0], int(stats[1]), stats[2]
+            for b in self.model.buffers(): torch.distributed.broadcast(b, 0)
+        tot, correct = float(tot), int(correct)   # the one host read of the epoch
+        if not math.isfinite(tot): _nonfinite(tot, epoch, self.opt)
+        return {'epoch': epoch+1, 'train_loss': tot/n, **({'train_accuracy': correct/n} if classes else {}),
+                'train_time': time.perf_counter()-t0}
+
 def fit(model:nn.Module,
         train_dl, # batches of (x, y) or HF dicts with 'labels'
-        valid_dl=None, # evaluated every epoch; early stopping and best-weights restore use it
+        valid_dl=None, # evaluated every epoch for early stopping and best-weights restore; None: the best epoch is the one with the best *training* metric, and no weights are restored
         epochs:int=5,
-        lr:float=1e-3, # peak learning rate (ignored when `opt` is given)
+        lr:float=1e-3, # peak learning rate (ignored when `opt` is given); 1e-3 suits vision heads and small CNNs — fine-tune a pretrained transformer at ~1e-4 or lower
         opt:torch.optim.Optimizer|None=None, # e.g. AdamW over `param_groups(...)`; default AdamW over trainable params
         loss_fn:Callable=F.cross_entropy,
         extra_loss:Callable|None=None, # extra_loss(model, inputs, logits, y) -> scalar added to the loss; its `plan(steps)`, if any, is called first
@@ -290,7 +380,11 @@ def fit(model:nn.Module,
     `sched=` is stepped once per optimiser step and never reset, so one schedule can span several `fit` calls
     (gradual unfreezing: one call per stage). Before the first step `fit`
     calls `extra_loss.plan(steps)` when the loss has one, with the number of optimiser steps it will take
-    (how DANN's λ ramp, `total_steps='auto'`, learns its length)."""
+    (how DANN's λ ramp, `total_steps='auto'`, learns its length).
+
+    The loop is `_Loop.epoch` (one pass) of `_Loop.step` (one batch), `evaluate` on `valid_dl`, and the
+    `_BestWeights` tracker; `History.best_epoch` indexes `History.records` from 0 (its record's `epoch` is
+    `best_epoch + 1`)."""
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r}: train for at least 1 epoch.")
     if len(train_dl) == 0: raise ValueError("train_dl is empty: there is nothing to train on.")
     world, rank = dist_info()
@@ -307,90 +401,37 @@ def fit(model:nn.Module,
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == 'cuda' else None)
     if is_smoke(): epochs, train_dl = 1, _smoke_cap(train_dl)   # smoke mode: does the path run at all?
-    if opt is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params: raise ValueError("the model has no trainable parameters: unfreeze some (freeze_bottom(model, 0)).")
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **adamw_impl(dev))
+    if opt is None: opt = _make_optimizer(model, lr, weight_decay, dev)
     steps = epochs*len(train_dl)
     if hasattr(extra_loss, 'plan'): extra_loss.plan(steps)   # e.g. DANN's λ ramp over the whole run
-    if isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
-        if sched.optimizer is not opt:
-            raise ValueError("sched= is a scheduler over another optimiser: build it over the `opt` you pass to fit "
-                             "(e.g. cosine_schedule(opt, steps)).")
-        scheduler = sched
-    elif sched == 'cosine': scheduler = cosine_schedule(opt, steps)
-    elif sched is None: scheduler = None
-    else: raise ValueError(f"sched={sched!r}: use 'cosine', None, or a torch LR scheduler over `opt`.")
-    ctx_amp = _autocast(dev, amp)[1]
-    scaler = torch.amp.GradScaler('cuda') if ctx_amp == 'fp16' else None
-    sync_each_step = dev.type == 'cpu'   # reading a number back is free on the CPU; on a GPU it stalls the queue
-    acc = torch.float32 if dev.type == 'mps' else torch.float64   # MPS has no float64
+    scheduler = _make_scheduler(sched, opt, steps)
+    scaler = torch.amp.GradScaler('cuda') if _autocast(dev, amp)[1] == 'fp16' else None
+    loop = _Loop(model, net, opt, scheduler, loss_fn, extra_loss, clip, amp, dev, scaler)
     sign = -1 if monitor == 'loss' else 1
-    h, best_score, best_state, bad = History(monitor=monitor), -math.inf, None, 0
+    h, best = History(monitor=monitor), _BestWeights(keep=restore_best and valid_dl is not None)
     bar = tqdm(range(epochs), desc='epochs', disable=not progress or rank != 0, leave=False)
     try:
         for epoch in bar:
             model.train()
             if freeze_bn_stats: _bn_to_eval(model)
             if sampler is not None: sampler.set_epoch(epoch)
-            t0, n, classes = time.perf_counter(), 0, True   # classes: the labels are class indices (accuracy is defined)
-            tot, correct = torch.zeros((), dtype=acc, device=dev), torch.zeros((), dtype=torch.long, device=dev)
-            for batch in train_dl:
-                y_host = _labels_of(batch)   # checked before the copy: no device round trip
-                if epoch == 0 and n == 0 and loss_fn is F.cross_entropy: _check_class_labels(y_host)   # the first batch
-                x, y = split_batch(batch, dev)
-                ctx, _ = _autocast(dev, amp)
-                with ctx:
-                    logits = forward(net, x)
-                    if logits.shape[0] != y.shape[0]:
-                        raise ValueError(f"the model returned {logits.shape[0]} predictions for {y.shape[0]} labels.")
-                    if y_host.max() >= logits.shape[-1] or y_host.min() < 0:
-                        raise ValueError(f"label {int(y_host.max()) if y_host.max() >= logits.shape[-1] else int(y_host.min())} "
-                                         f"is out of range for a head with {logits.shape[-1]} outputs: "
-                                         "use replace_head(model, num_classes).")
-                    loss = loss_fn(logits.float(), y)
-                    if extra_loss is not None: loss = loss + extra_loss(model, x, logits, y)
-                if sync_each_step and not torch.isfinite(loss): _nonfinite(loss.item(), epoch, opt)
-                opt.zero_grad(set_to_none=True)
-                if scaler: scaler.scale(loss).backward(); scaler.unscale_(opt)
-                else: loss.backward()
-                if clip: nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], clip,
-                                                  foreach=True if dev.type in ('cpu', 'cuda') else None)
-                if scaler: scaler.step(opt); scaler.update()
-                else: opt.step()
-                if scheduler: scheduler.step()
-                bs = y.shape[0]
-                tot += loss.detach().to(acc)*bs; n += bs
-                if classes and y.ndim == 1 and not y.is_floating_point(): correct += (logits.argmax(-1) == y).sum()   # stays on device
-                else: classes = False   # other targets, with a loss_fn of their own: no accuracy
-            if distributed:   # epoch totals over all ranks; every rank keeps rank 0's buffers (BatchNorm statistics)
-                stats = torch.stack([tot.double(), torch.tensor(n, dtype=torch.float64, device=dev), correct.double()])
-                torch.distributed.all_reduce(stats)
-                tot, n, correct = stats[0], int(stats[1]), stats[2]
-                for b in model.buffers(): torch.distributed.broadcast(b, 0)
-            tot, correct = float(tot), int(correct)   # the one host read of the epoch
-            if not math.isfinite(tot): _nonfinite(tot, epoch, opt)
-            rec = {'epoch': epoch+1, 'train_loss': tot/n, **({'train_accuracy': correct/n} if classes else {}),
-                   'train_time': time.perf_counter()-t0}
+            rec = loop.epoch(train_dl, epoch, distributed)
             if valid_dl is not None:
                 rec.update({f'valid_{k}': v for k, v in evaluate(model, valid_dl, dev, loss_fn, amp).items()})
             h.records.append(rec)
-            score = sign*rec.get(f'valid_{monitor}', rec.get(f'train_{monitor}', -tot/n))
+            score = sign*rec.get(f'valid_{monitor}', rec.get(f'train_{monitor}', -rec['train_loss']))
             if distributed:   # every rank takes rank 0's decision, so all stop together
                 s = torch.tensor([score], dtype=torch.float64, device=dev); torch.distributed.broadcast(s, 0); score = float(s)
-            if score > best_score:
-                best_score, h.best_epoch, bad = score, epoch, 0
-                if restore_best and valid_dl is not None:
-                    best_state = {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
-            else: bad += 1
+            if best.update(score, epoch, model): h.best_epoch = epoch
             bar.set_postfix({k: round(v, 3) for k, v in rec.items() if k.startswith('valid_') or k == 'train_loss'})
-            if patience is not None and bad > patience: h.stopped_early = True; break
+            if patience is not None and best.bad > patience: h.stopped_early = True; break
     except KeyboardInterrupt:
         h.interrupted = True
         if rank == 0: print(f"interrupted after {len(h)} epochs: keeping the best weights so far")
     finally: bar.close()
-    if best_state is not None: model.load_state_dict(best_state)
+    best.restore(model)
     return h
+
 
 # %% ../nbs/api/03_train.ipynb #7664b936
 def _weights_digest(weights:dict) -> str:
